@@ -1,0 +1,527 @@
+"""Scene inventory: search ASF (or read a saved search), group scenes into acquisitions, pick tracks.
+
+A *scene* is one Sentinel-1 IW SLC product (one slice/frame). An *acquisition* is every slice of
+one pass over the ROI: those go together to topsApp's ``safe`` list. Acquisitions are keyed by
+track (``<path>_<ASC|DESC>``) and date (``YYYYMMDD`` of the first slice's start, UTC).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import logging
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import shapely
+from shapely.geometry import MultiPolygon, Polygon, mapping, shape
+
+from .errors import DinsarError
+
+log = logging.getLogger(__name__)
+
+INVENTORY_FORMAT = "dinsar-inventory/1"
+
+# Sentinel-1 IW SLC product names: mission, mode, product type, start/stop, orbit, datatake, CRC.
+GRANULE_RE = re.compile(
+    r"^S1[A-D]_IW_SLC__1S[SD][HV]_\d{8}T\d{6}_\d{8}T\d{6}_\d{6}_[0-9A-F]{6}_[0-9A-F]{4}$"
+)
+MD5_RE = re.compile(r"^[0-9a-f]{32}$")
+# Slices of one pass follow each other within a few seconds; a longer gap means a missing slice.
+MAX_SLICE_GAP_S = 5.0
+
+
+@dataclass(frozen=True)
+class Scene:
+    """One Sentinel-1 IW SLC product, with what staging and baselines need."""
+
+    granule: str
+    url: str
+    bytes: int
+    md5: str | None
+    footprint: Polygon | MultiPolygon
+    path: int
+    frame: int | None
+    platform: str  # "S1A" .. "S1D"
+    flight_direction: str  # "ASCENDING" | "DESCENDING"
+    start_time: dt.datetime
+    stop_time: dt.datetime
+    polarization: str  # e.g. "VV+VH"
+    orbit: int | None  # absolute orbit
+    ipf: str | None
+    center_lat: float
+    center_lon: float
+    baseline: dict[str, Any] | None = field(default=None, compare=False, hash=False)
+    perpendicular_baseline: float | None = None  # pre-computed (asf_search export), metres
+
+    @property
+    def track(self) -> str:
+        return track_id(self.path, self.flight_direction)
+
+    @property
+    def date(self) -> str:
+        return self.start_time.strftime("%Y%m%d")
+
+    @property
+    def filename(self) -> str:
+        return f"{self.granule}.zip"
+
+    def to_feature(self) -> dict[str, Any]:
+        """Our inventory's GeoJSON feature (also what `inventory:` reads back)."""
+        props: dict[str, Any] = {
+            "granule": self.granule,
+            "url": self.url,
+            "bytes": self.bytes,
+            "md5": self.md5,
+            "path": self.path,
+            "frame": self.frame,
+            "platform": self.platform,
+            "flight_direction": self.flight_direction,
+            "track": self.track,
+            "date": self.date,
+            "start_time": _iso(self.start_time),
+            "stop_time": _iso(self.stop_time),
+            "polarization": self.polarization,
+            "orbit": self.orbit,
+            "ipf": self.ipf,
+            "center_lat": self.center_lat,
+            "center_lon": self.center_lon,
+            "perpendicular_baseline": self.perpendicular_baseline,
+            "baseline": self.baseline,
+        }
+        return {"type": "Feature", "geometry": mapping(self.footprint), "properties": props}
+
+
+@dataclass
+class Acquisition:
+    """All slices of one pass over the ROI: one date of one track."""
+
+    track: str
+    date: str
+    scenes: list[Scene]
+    coverage: float = 0.0
+    used: bool = False
+    reason: str = ""
+
+    @property
+    def platform(self) -> str:
+        return self.scenes[0].platform
+
+    @property
+    def granules(self) -> list[str]:
+        return [s.granule for s in self.scenes]
+
+    @property
+    def bytes(self) -> int:
+        return sum(s.bytes for s in self.scenes)
+
+    @property
+    def footprint(self) -> Polygon | MultiPolygon:
+        return shapely.union_all([s.footprint for s in self.scenes])
+
+    @property
+    def start_time(self) -> dt.datetime:
+        return min(s.start_time for s in self.scenes)
+
+    @property
+    def stop_time(self) -> dt.datetime:
+        return max(s.stop_time for s in self.scenes)
+
+
+def track_id(path: int, flight_direction: str) -> str:
+    return f"{int(path)}_{'ASC' if flight_direction.upper().startswith('A') else 'DESC'}"
+
+
+def _iso(value: dt.datetime) -> str:
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_time(text: str) -> dt.datetime:
+    """ISO 8601 (with or without Z / fraction) -> aware UTC datetime."""
+    value = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC)
+
+
+def _platform_code(name: str) -> str:
+    """'Sentinel-1A' / 'SENTINEL-1A' / 'S1A' -> 'S1A'."""
+    text = name.upper().replace("SENTINEL-", "S")
+    if not re.fullmatch(r"S1[A-D]", text):
+        raise ValueError(f"unknown platform {name!r}")
+    return text
+
+
+class InventoryError(DinsarError):
+    """A saved search or inventory file is unusable."""
+
+
+def validate_granule(name: str) -> str:
+    """Refuse names that are not Sentinel-1 IW SLC products (they end up in paths and commands)."""
+    if not isinstance(name, str) or not GRANULE_RE.match(name):
+        raise InventoryError(
+            f"granule name {name!r} is not a Sentinel-1 IW SLC product name "
+            "(S1x_IW_SLC__1Sxx_<start>_<stop>_<orbit>_<datatake>_<crc>); "
+            "fix or remove it in the inventory file"
+        )
+    return name
+
+
+def scene_from_properties(
+    props: dict[str, Any],
+    geometry: dict[str, Any] | None,
+    baseline: dict[str, Any] | None = None,
+    where: str = "record",
+) -> Scene:
+    """Build a Scene from asf_search product properties (search result or GeoJSON export)."""
+    try:
+        name = validate_granule(props["sceneName"])
+        where = f"{where} {name}"
+        md5 = props.get("md5sum")
+        return Scene(
+            granule=name,
+            url=_require(props, "url", where),
+            bytes=int(_require(props, "bytes", where)),
+            md5=_check_md5(md5, where) if md5 else None,
+            footprint=_footprint(geometry, where),
+            path=int(_require(props, "pathNumber", where)),
+            frame=int(props["frameNumber"]) if props.get("frameNumber") is not None else None,
+            platform=_platform_code(_require(props, "platform", where)),
+            flight_direction=str(_require(props, "flightDirection", where)).upper(),
+            start_time=parse_time(_require(props, "startTime", where)),
+            stop_time=parse_time(_require(props, "stopTime", where)),
+            polarization=str(props.get("polarization") or ""),
+            orbit=int(props["orbit"]) if props.get("orbit") is not None else None,
+            ipf=str(props["pgeVersion"]) if props.get("pgeVersion") else None,
+            center_lat=float(_require(props, "centerLat", where)),
+            center_lon=float(_require(props, "centerLon", where)),
+            baseline=baseline,
+            perpendicular_baseline=_optional_float(props.get("perpendicularBaseline")),
+        )
+    except (TypeError, ValueError) as exc:
+        raise InventoryError(f"{where}: {exc}") from None
+
+
+def scene_from_feature(feature: dict[str, Any], where: str) -> Scene:
+    """Build a Scene from one feature of our own inventory file."""
+    props = feature.get("properties") or {}
+    try:
+        name = validate_granule(props.get("granule"))
+        where = f"{where} ({name})"
+        md5 = props.get("md5")
+        return Scene(
+            granule=name,
+            url=_require(props, "url", where),
+            bytes=int(_require(props, "bytes", where)),
+            md5=_check_md5(md5, where) if md5 else None,
+            footprint=_footprint(feature.get("geometry"), where),
+            path=int(_require(props, "path", where)),
+            frame=int(props["frame"]) if props.get("frame") is not None else None,
+            platform=_platform_code(_require(props, "platform", where)),
+            flight_direction=str(_require(props, "flight_direction", where)).upper(),
+            start_time=parse_time(_require(props, "start_time", where)),
+            stop_time=parse_time(_require(props, "stop_time", where)),
+            polarization=str(props.get("polarization") or ""),
+            orbit=int(props["orbit"]) if props.get("orbit") is not None else None,
+            ipf=props.get("ipf"),
+            center_lat=float(_require(props, "center_lat", where)),
+            center_lon=float(_require(props, "center_lon", where)),
+            baseline=props.get("baseline"),
+            perpendicular_baseline=_optional_float(props.get("perpendicular_baseline")),
+        )
+    except (TypeError, ValueError) as exc:
+        raise InventoryError(f"{where}: {exc}") from None
+
+
+def _require(props: dict[str, Any], key: str, where: str) -> Any:
+    value = props.get(key)
+    if value is None or value == "":
+        raise InventoryError(f"{where}: field {key!r} is missing; restore it or search again")
+    return value
+
+
+def _check_md5(value: Any, where: str) -> str:
+    text = str(value).strip().lower()
+    if not MD5_RE.match(text):
+        raise InventoryError(
+            f"{where}: md5 {value!r} is not a 32-digit hex checksum; "
+            "restore the value from ASF or search again"
+        )
+    return text
+
+
+def _optional_float(value: Any) -> float | None:
+    if value is None or value == "":
+        return None
+    return float(value)
+
+
+def _footprint(geometry: dict[str, Any] | None, where: str) -> Polygon | MultiPolygon:
+    if not geometry:
+        raise InventoryError(f"{where}: footprint geometry is missing")
+    try:
+        geom = shape(geometry)
+    except (ValueError, AttributeError, KeyError, TypeError) as exc:
+        raise InventoryError(f"{where}: footprint geometry is invalid ({exc})") from None
+    if not isinstance(geom, (Polygon, MultiPolygon)) or geom.is_empty:
+        raise InventoryError(f"{where}: footprint is not a polygon")
+    return geom if geom.is_valid else geom.buffer(0)
+
+
+# --- reading and writing ---------------------------------------------------------------------
+
+
+def load_saved_search(path: str | Path) -> list[Scene]:
+    """Read an asf_search GeoJSON export or our own inventory file."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InventoryError(
+            f"inventory {str(path)!r} is not readable GeoJSON ({exc}); "
+            "give an asf_search GeoJSON export or a <workspace>/inventory/scenes.geojson"
+        ) from None
+    if not isinstance(data, dict) or data.get("type") != "FeatureCollection":
+        raise InventoryError(
+            f"inventory {str(path)!r} is not a GeoJSON FeatureCollection; "
+            "export a search with asf_search's results.geojson() or reuse scenes.geojson"
+        )
+    features = data.get("features") or []
+    scenes = []
+    for index, feature in enumerate(features):
+        props = (feature or {}).get("properties") or {}
+        where = f"inventory {path.name} feature {index}"
+        if "granule" in props:
+            scenes.append(scene_from_feature(feature, where))
+        elif "sceneName" in props:
+            scenes.append(scene_from_properties(props, feature.get("geometry"), None, where))
+        else:
+            raise InventoryError(
+                f"{where}: neither 'granule' (our inventory) nor 'sceneName' (asf_search export) "
+                "is present; the file is not a scene inventory"
+            )
+    return scenes
+
+
+def write_inventory(scenes: Sequence[Scene], path: str | Path, query: dict[str, Any]) -> None:
+    """Write scenes.geojson: every scene found, with what was searched."""
+    collection = {
+        "type": "FeatureCollection",
+        "format": INVENTORY_FORMAT,
+        "query": query,
+        "features": [s.to_feature() for s in sorted(scenes, key=lambda s: s.start_time)],
+    }
+    _atomic_write_text(Path(path), json.dumps(collection, indent=1))
+
+
+DATES_COLUMNS = [
+    "track",
+    "date",
+    "platform",
+    "slices",
+    "coverage",
+    "used",
+    "reason",
+    "bytes",
+    "granules",
+]
+
+
+def write_dates_table(acquisitions: Iterable[Acquisition], path: str | Path) -> None:
+    rows = []
+    for acq in sorted(acquisitions, key=lambda a: (a.track, a.date)):
+        rows.append(
+            {
+                "track": acq.track,
+                "date": acq.date,
+                "platform": acq.platform,
+                "slices": len(acq.scenes),
+                "coverage": f"{acq.coverage:.4f}",
+                "used": "yes" if acq.used else "no",
+                "reason": acq.reason,
+                "bytes": acq.bytes,
+                "granules": ";".join(acq.granules),
+            }
+        )
+    _atomic_write_csv(Path(path), DATES_COLUMNS, rows)
+
+
+def read_dates_table(path: str | Path) -> list[dict[str, str]]:
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
+def _atomic_write_csv(path: Path, columns: list[str], rows: list[dict[str, Any]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    tmp.replace(path)
+
+
+# --- filtering, grouping, coverage, track choice ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class SceneFilter:
+    """What the config asks for; applied to online and saved searches alike."""
+
+    roi: Polygon | MultiPolygon
+    start: dt.date
+    end: dt.date
+    polarization: str = "VV"
+    flight_direction: str | None = None
+    relative_orbits: tuple[int, ...] = ()
+
+    def accepts(self, scene: Scene) -> bool:
+        day = scene.start_time.date()
+        return (
+            self.start <= day <= self.end
+            and scene.footprint.intersects(self.roi)
+            and self.polarization in scene.polarization.split("+")
+            and (self.flight_direction is None or scene.flight_direction == self.flight_direction)
+            and (not self.relative_orbits or scene.path in self.relative_orbits)
+        )
+
+
+def deduplicate(scenes: Iterable[Scene]) -> list[Scene]:
+    """One product per granule name (CMR can list reprocessed copies)."""
+    unique: dict[str, Scene] = {}
+    for scene in scenes:
+        unique.setdefault(scene.granule, scene)
+    return sorted(unique.values(), key=lambda s: s.start_time)
+
+
+def group_acquisitions(scenes: Iterable[Scene]) -> list[Acquisition]:
+    """Group slices by pass: same track and platform, start times chained within a few minutes."""
+    by_key: dict[tuple[str, str], list[Scene]] = defaultdict(list)
+    for scene in scenes:
+        by_key[(scene.track, scene.platform)].append(scene)
+    acquisitions = []
+    for (track, _platform), members in by_key.items():
+        members.sort(key=lambda s: s.start_time)
+        current: list[Scene] = []
+        for scene in members:
+            # A pass over one area lasts minutes; the next pass of the track is days later.
+            if current and (scene.start_time - current[-1].stop_time).total_seconds() > 600:
+                acquisitions.append(Acquisition(track, current[0].date, current))
+                current = []
+            current.append(scene)
+        if current:
+            acquisitions.append(Acquisition(track, current[0].date, current))
+    return sorted(acquisitions, key=lambda a: (a.track, a.date))
+
+
+def roi_coverage(footprint: Polygon | MultiPolygon, roi: Polygon | MultiPolygon) -> float:
+    """Fraction of the ROI's area inside the footprint (areas in degrees; fine for a ratio)."""
+    if roi.area == 0:
+        return 0.0
+    return float(footprint.intersection(roi).area / roi.area)
+
+
+def select_slices(acq: Acquisition, roi: Polygon | MultiPolygon) -> None:
+    """Keep the contiguous run of slices that covers the ROI, trimmed to what adds coverage."""
+    scenes = sorted(acq.scenes, key=lambda s: s.start_time)
+    runs: list[list[Scene]] = [[scenes[0]]]
+    for scene in scenes[1:]:
+        gap = (scene.start_time - runs[-1][-1].stop_time).total_seconds()
+        if gap > MAX_SLICE_GAP_S:
+            runs.append([scene])
+        else:
+            runs[-1].append(scene)
+
+    def cover(run: list[Scene]) -> float:
+        return roi_coverage(shapely.union_all([s.footprint for s in run]), roi)
+
+    best = max(runs, key=lambda run: (round(cover(run), 6), -len(run)))
+    full = cover(best)
+    # Trim slices at either end that add no ROI coverage: fewer bytes, and fewer IPF mixes.
+    while len(best) > 1 and cover(best[1:]) >= full - 1e-9:
+        best = best[1:]
+    while len(best) > 1 and cover(best[:-1]) >= full - 1e-9:
+        best = best[:-1]
+    acq.scenes = best
+    acq.coverage = full
+    if len(runs) > 1:
+        acq.reason = f"{len(scenes) - len(best)} slice(s) of this pass not contiguous with the rest"
+
+
+def assess(acquisitions: list[Acquisition], roi: Polygon | MultiPolygon, min_coverage: float) -> None:
+    """Decide which acquisitions are usable; the reason of every rejection is kept."""
+    for acq in acquisitions:
+        select_slices(acq, roi)
+        ipfs = {s.ipf for s in acq.scenes if s.ipf}
+        if acq.coverage + 1e-9 < min_coverage:
+            acq.used = False
+            acq.reason = (
+                f"slices cover {acq.coverage:.0%} of the ROI, below search.min_roi_coverage "
+                f"{min_coverage:.0%}"
+            )
+        elif len(ipfs) > 1:
+            acq.used = False
+            acq.reason = (
+                f"slices were processed with different IPF versions ({', '.join(sorted(ipfs))}); "
+                "topsApp cannot stitch them"
+            )
+        else:
+            acq.used = True
+
+
+@dataclass
+class TrackChoice:
+    tracks: list[str]
+    summary: dict[str, dict[str, Any]]
+
+
+def choose_tracks(acquisitions: list[Acquisition], mode: str | list[str]) -> TrackChoice:
+    """tracks: auto (most usable dates, then best mean coverage) | all | explicit list.
+
+    Acquisitions of tracks not chosen are marked unused, with the reason.
+    """
+    summary: dict[str, dict[str, Any]] = {}
+    for acq in acquisitions:
+        entry = summary.setdefault(acq.track, {"dates": 0, "usable": 0, "coverage": 0.0})
+        entry["dates"] += 1
+        if acq.used:
+            entry["usable"] += 1
+            entry["coverage"] += acq.coverage
+    for entry in summary.values():
+        entry["mean_coverage"] = entry["coverage"] / entry["usable"] if entry["usable"] else 0.0
+    if isinstance(mode, list):
+        missing = [t for t in mode if t not in summary]
+        if missing:
+            raise DinsarError(
+                f"search.tracks: no scenes found on track(s) {', '.join(missing)}; tracks found: "
+                f"{', '.join(sorted(summary)) or 'none'}. Change search.tracks or the dates/ROI."
+            )
+        chosen = list(mode)
+    elif mode == "all":
+        chosen = sorted(t for t, e in summary.items() if e["usable"] >= 2)
+    else:
+        ranked = sorted(
+            summary, key=lambda t: (summary[t]["usable"], summary[t]["mean_coverage"]), reverse=True
+        )
+        chosen = ranked[:1] if ranked and summary[ranked[0]]["usable"] else []
+    for acq in acquisitions:
+        if acq.track not in chosen and acq.used:
+            acq.used = False
+            acq.reason = f"track {acq.track} not selected (search.tracks: {mode})"
+    return TrackChoice(chosen, summary)
+
+
+def used_acquisitions(acquisitions: Iterable[Acquisition]) -> list[Acquisition]:
+    return [a for a in acquisitions if a.used]

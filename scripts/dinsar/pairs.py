@@ -1,0 +1,262 @@
+"""Interferogram pair network: which date pairs to process, with temporal and perpendicular baselines.
+
+Pair ids are ``YYYYMMDD_YYYYMMDD`` with the earlier (reference) date first.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import itertools
+import logging
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import DinsarError
+from .inventory import Acquisition, Scene
+
+log = logging.getLogger(__name__)
+
+
+class PairError(DinsarError):
+    """The pair settings cannot produce a network from the available dates."""
+
+
+@dataclass(frozen=True)
+class Pair:
+    track: str
+    reference: str  # YYYYMMDD
+    secondary: str  # YYYYMMDD
+    btemp_days: int
+    bperp_m: float  # NaN when the records carry no state vectors
+
+    @property
+    def id(self) -> str:
+        return pair_id(self.reference, self.secondary)
+
+
+@dataclass(frozen=True)
+class PairSettings:
+    sequential: int = 1
+    max_temporal_baseline: float | None = None
+    max_perpendicular_baseline: float | None = None
+    explicit: tuple[str, ...] = ()
+    single_reference: str | None = None
+
+
+def pair_id(reference: str, secondary: str) -> str:
+    return f"{reference}_{secondary}"
+
+
+def days_between(first: str, second: str) -> int:
+    fmt = "%Y%m%d"
+    return (dt.datetime.strptime(second, fmt) - dt.datetime.strptime(first, fmt)).days
+
+
+# --- perpendicular baselines -------------------------------------------------------------------
+
+
+class _BaselineRecord:
+    """The two attributes asf_search's baseline calculator reads from a product."""
+
+    def __init__(self, scene: Scene) -> None:
+        self.properties: dict[str, Any] = {
+            "sceneName": scene.granule,
+            "startTime": scene.start_time.isoformat(),
+            "stopTime": scene.stop_time.isoformat(),
+            "centerLat": scene.center_lat,
+            "centerLon": scene.center_lon,
+        }
+        # asf_search annotates the dict in place; give it a private copy.
+        self.baseline: dict[str, Any] = json_copy(scene.baseline or {})
+
+
+def json_copy(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: json_copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [json_copy(v) for v in value]
+    return value
+
+
+def _has_state_vectors(scene: Scene) -> bool:
+    positions = ((scene.baseline or {}).get("stateVectors") or {}).get("positions") or {}
+    return bool(scene.baseline and scene.baseline.get("ascendingNodeTime")) and all(
+        positions.get(k) is not None
+        for k in ("prePosition", "postPosition", "prePositionTime", "postPositionTime")
+    )
+
+
+def date_baselines(acquisitions: Sequence[Acquisition]) -> dict[str, float]:
+    """Perpendicular baseline (m) of each date relative to the first date of the track.
+
+    Uses asf_search's own calculator on the records' state vectors (works offline). Falls back to
+    pre-computed values in an asf_search baseline export; NaN where neither exists.
+    """
+    if not acquisitions:
+        return {}
+    # One representative slice per date: the one nearest the middle of the pass.
+    representatives = {a.date: a.scenes[len(a.scenes) // 2] for a in acquisitions}
+    ordered = sorted(representatives)
+    if all(_has_state_vectors(representatives[d]) for d in ordered):
+        from asf_search.baseline.calc import calculate_perpendicular_baselines
+
+        records = [_BaselineRecord(representatives[d]) for d in ordered]
+        reference = records[0].properties["sceneName"]
+        calculate_perpendicular_baselines(reference, records)  # type: ignore[arg-type]
+        values = {}
+        for date, record in zip(ordered, records, strict=True):
+            value = record.properties.get("perpendicularBaseline")
+            values[date] = float(value) if value is not None else math.nan
+        return values
+    precomputed = {d: representatives[d].perpendicular_baseline for d in ordered}
+    if all(v is not None for v in precomputed.values()):
+        origin = precomputed[ordered[0]]
+        return {d: float(v) - float(origin) for d, v in precomputed.items()}  # type: ignore[arg-type]
+    return {d: math.nan for d in ordered}
+
+
+# --- network ------------------------------------------------------------------------------------
+
+
+def build_network(
+    dates: Sequence[str],
+    bperp: Mapping[str, float],
+    settings: PairSettings,
+    track: str,
+) -> list[Pair]:
+    """Apply the pair strategies to one track's dates.
+
+    Base network: single_reference star if set, else `sequential` n-nearest if n > 0, else every
+    pair allowed by the baseline limits. The limits then filter the base network; explicit pairs
+    are always added. Raises PairError when nothing is left or an explicit date is missing.
+    """
+    dates = sorted(set(dates))
+    limits_set = (
+        settings.max_temporal_baseline is not None
+        or settings.max_perpendicular_baseline is not None
+    )
+    if settings.max_perpendicular_baseline is not None and any(
+        math.isnan(bperp.get(d, math.nan)) for d in dates
+    ):
+        raise PairError(
+            "pairs.max_perpendicular_baseline is set but the scene records carry no orbit state "
+            "vectors to compute baselines (an asf_search export without baselines?). Search "
+            "online once, or remove pairs.max_perpendicular_baseline."
+        )
+
+    base: set[tuple[str, str]] = set()
+    if settings.single_reference:
+        ref = settings.single_reference
+        if ref not in dates:
+            raise PairError(
+                f"pairs.single_reference {ref} is not a usable date of track {track}; "
+                f"usable dates: {', '.join(dates)}"
+            )
+        base = {tuple(sorted((ref, d))) for d in dates if d != ref}  # type: ignore[misc]
+    elif settings.sequential > 0:
+        for i, first in enumerate(dates):
+            for second in dates[i + 1 : i + 1 + settings.sequential]:
+                base.add((first, second))
+    elif limits_set:
+        base = set(itertools.combinations(dates, 2))
+
+    def within_limits(p: tuple[str, str]) -> bool:
+        if (
+            settings.max_temporal_baseline is not None
+            and days_between(*p) > settings.max_temporal_baseline
+        ):
+            return False
+        if settings.max_perpendicular_baseline is not None:
+            return abs(bperp[p[1]] - bperp[p[0]]) <= settings.max_perpendicular_baseline
+        return True
+
+    chosen = {p for p in base if within_limits(p)}
+    for text in settings.explicit:
+        ref, sec = text.split("_")
+        missing = [d for d in (ref, sec) if d not in dates]
+        if missing:
+            raise PairError(
+                f"pairs.explicit {text}: date(s) {', '.join(missing)} are not usable dates of "
+                f"track {track} (see inventory/dates.csv); usable: {', '.join(dates)}"
+            )
+        chosen.add((ref, sec))
+    pairs = [
+        Pair(track, r, s, days_between(r, s), bperp.get(s, math.nan) - bperp.get(r, math.nan))
+        for r, s in sorted(chosen)
+    ]
+    return pairs
+
+
+def network_for_tracks(
+    acquisitions: Iterable[Acquisition], settings: PairSettings
+) -> list[Pair]:
+    """Pairs of every selected track; pair ids must be unique across tracks."""
+    by_track: dict[str, list[Acquisition]] = {}
+    for acq in acquisitions:
+        if acq.used:
+            by_track.setdefault(acq.track, []).append(acq)
+    if not by_track:
+        raise PairError("no usable dates: nothing to pair (see inventory/dates.csv)")
+    pairs: list[Pair] = []
+    for track, members in sorted(by_track.items()):
+        if len(members) < 2:
+            raise PairError(
+                f"track {track} has {len(members)} usable date(s); at least 2 are needed for a "
+                "pair. Widen the dates or lower search.min_roi_coverage."
+            )
+        bperp = date_baselines(members)
+        track_pairs = build_network([a.date for a in members], bperp, settings, track)
+        if not track_pairs:
+            raise PairError(
+                f"the pair settings leave no pair on track {track}: with sequential: "
+                f"{settings.sequential}, max_temporal_baseline: {settings.max_temporal_baseline}, "
+                f"max_perpendicular_baseline: {settings.max_perpendicular_baseline}. "
+                "Raise the limits or set pairs.sequential >= 1."
+            )
+        pairs.extend(track_pairs)
+    seen: dict[str, str] = {}
+    for pair in pairs:
+        if pair.id in seen and seen[pair.id] != pair.track:
+            raise PairError(
+                f"pair {pair.id} exists on tracks {seen[pair.id]} and {pair.track}; pair "
+                "directories are named by dates only. Process the tracks in separate "
+                "workspaces (search.tracks: [<one track>])."
+            )
+        seen[pair.id] = pair.track
+    return pairs
+
+
+def connected_components(pairs: Sequence[Pair], dates: Sequence[str]) -> int:
+    """Number of disconnected sub-networks (a warning sign for time-series use)."""
+    parent = {d: d for d in dates}
+
+    def find(x: str) -> str:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for pair in pairs:
+        if pair.reference in parent and pair.secondary in parent:
+            parent[find(pair.reference)] = find(pair.secondary)
+    return len({find(d) for d in dates})
+
+
+PAIRS_COLUMNS = ["pair", "track", "reference", "secondary", "btemp_days", "bperp_m"]
+
+
+def write_pairs_table(pairs: Iterable[Pair], path: str | Path) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(PAIRS_COLUMNS)
+        for p in pairs:
+            bperp = "" if math.isnan(p.bperp_m) else f"{p.bperp_m:.1f}"
+            writer.writerow([p.id, p.track, p.reference, p.secondary, p.btemp_days, bperp])
+    tmp.replace(path)

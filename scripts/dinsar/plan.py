@@ -1,0 +1,166 @@
+"""The plan: tables of scenes and pairs, download volume and a disk-use estimate.
+
+The disk model uses the measured size of a real topsApp run (about 2 GB of intermediates per
+burst and swath at full resolution; see ../README storage table) and the ROI's extent.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from shapely.geometry import MultiPolygon, Polygon
+
+from .stack import Stack
+
+GB = 1e9
+# A real ISCE2 run of 3 bursts x 1 swath wrote 5.9 GB (geom_reference 3.0, fine_* 3.0).
+INTERMEDIATE_BYTES_PER_BURST = 2.0 * GB
+BURST_AZIMUTH_KM = 20.0  # IW burst length along track
+SWATH_RANGE_KM = 80.0  # IW sub-swath width on ground
+KM_PER_DEG = 111.2
+PRODUCT_BYTES_PER_PAIR = 0.2 * GB
+
+
+@dataclass(frozen=True)
+class DiskEstimate:
+    slc_bytes: int
+    dem_bytes: int
+    intermediate_bytes_per_pair: float
+    product_bytes: float
+    n_pairs: int
+
+    def peak(self, concurrent_pairs: int, keep_all: bool) -> float:
+        pairs_holding = self.n_pairs if keep_all else min(concurrent_pairs, self.n_pairs)
+        return (
+            self.slc_bytes
+            + self.dem_bytes
+            + self.product_bytes
+            + pairs_holding * self.intermediate_bytes_per_pair
+        )
+
+
+def bursts_and_swaths(roi: Polygon | MultiPolygon) -> tuple[int, int]:
+    """How many bursts per swath and swaths a pair processes for this ROI (upper estimate)."""
+    west, south, east, north = roi.bounds
+    lat_km = (north - south) * KM_PER_DEG
+    lon_km = (east - west) * KM_PER_DEG * math.cos(math.radians((north + south) / 2))
+    bursts = math.ceil(lat_km / BURST_AZIMUTH_KM) + 1
+    swaths = min(3, math.ceil(lon_km / SWATH_RANGE_KM) + 1)
+    return bursts, swaths
+
+
+def dem_bytes(stack: Stack, buffer_deg: float) -> int:
+    """Float32 GLO-30 DEM over the used footprints plus buffer, per track."""
+    total = 0
+    for track in stack.tracks:
+        west, south, east, north = _union_bounds(stack, track)
+        area_deg2 = (east - west + 2 * buffer_deg) * (north - south + 2 * buffer_deg)
+        total += int(area_deg2 * 3600 * 3600 * 4)
+    return total
+
+
+def _union_bounds(stack: Stack, track: str) -> tuple[float, float, float, float]:
+    bounds = [a.footprint.bounds for a in stack.used if a.track == track]
+    return (
+        min(b[0] for b in bounds),
+        min(b[1] for b in bounds),
+        max(b[2] for b in bounds),
+        max(b[3] for b in bounds),
+    )
+
+
+def estimate_disk(stack: Stack, roi: Polygon | MultiPolygon, buffer_deg: float) -> DiskEstimate:
+    bursts, swaths = bursts_and_swaths(roi)
+    return DiskEstimate(
+        slc_bytes=stack.bytes_to_download(),
+        dem_bytes=dem_bytes(stack, buffer_deg),
+        intermediate_bytes_per_pair=bursts * swaths * INTERMEDIATE_BYTES_PER_BURST,
+        product_bytes=len(stack.pairs) * PRODUCT_BYTES_PER_PAIR,
+        n_pairs=len(stack.pairs),
+    )
+
+
+def write_scenes_table(stack: Stack, path: str | Path) -> None:
+    pairs_per_date: dict[str, int] = {}
+    for pair in stack.pairs:
+        for date in (pair.reference, pair.secondary):
+            pairs_per_date[date] = pairs_per_date.get(date, 0) + 1
+    needed = set(stack.granules)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(
+            ["granule", "track", "date", "platform", "frame", "ipf", "bytes", "md5", "url",
+             "used", "pairs", "reason"]
+        )
+        for acq in sorted(stack.acquisitions, key=lambda a: (a.track, a.date)):
+            for scene in acq.scenes:
+                writer.writerow(
+                    [
+                        scene.granule, acq.track, acq.date, scene.platform, scene.frame,
+                        scene.ipf or "", scene.bytes, scene.md5 or "", scene.url,
+                        "yes" if scene.granule in needed else "no",
+                        pairs_per_date.get(acq.date, 0) if acq.used else 0,
+                        acq.reason,
+                    ]
+                )  # fmt: skip
+    tmp.replace(path)
+
+
+def human_bytes(value: float) -> str:
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if abs(value) < 1000 or unit == "TB":
+            return f"{value:.1f} {unit}" if unit != "B" else f"{int(value)} B"
+        value /= 1000
+    raise AssertionError("unreachable")
+
+
+def summary_text(
+    stack: Stack,
+    disk: DiskEstimate,
+    workspace: str,
+    concurrent_pairs: int,
+    keep: str,
+    cached_bytes: int = 0,
+) -> str:
+    lines = [f"dInSAR-Toolkit plan for workspace {workspace}"]
+    for track in sorted({a.track for a in stack.acquisitions}):
+        members = [a for a in stack.acquisitions if a.track == track]
+        used = [a for a in members if a.used]
+        lines.append(f"  track {track}: {len(used)} usable date(s) of {len(members)}")
+        for acq in members:
+            if not acq.used:
+                lines.append(f"    dropped {acq.date}: {acq.reason}")
+    pairs = stack.pairs
+    btemps = [p.btemp_days for p in pairs]
+    bperps = [abs(p.bperp_m) for p in pairs if not math.isnan(p.bperp_m)]
+    lines.append(f"  dates: {len(stack.dates)} ({stack.dates[0]} .. {stack.dates[-1]})")
+    bperp_text = f", |Bperp| up to {max(bperps):.0f} m" if bperps else ", Bperp unknown"
+    lines.append(
+        f"  pairs: {len(pairs)} (Btemp {min(btemps)}..{max(btemps)} days{bperp_text})"
+    )
+    to_fetch = max(0, disk.slc_bytes - cached_bytes)
+    lines.append(
+        f"  scenes: {len(stack.granules)} to use, {human_bytes(disk.slc_bytes)} in total, "
+        f"{human_bytes(to_fetch)} still to download"
+    )
+    lines.append(
+        f"  estimated disk: SLCs {human_bytes(disk.slc_bytes)}, DEM {human_bytes(disk.dem_bytes)}, "
+        f"ISCE intermediates ~{human_bytes(disk.intermediate_bytes_per_pair)} per pair, "
+        f"products {human_bytes(disk.product_bytes)}"
+    )
+    lines.append(
+        f"  peak disk with keep: {keep} and {concurrent_pairs} pair(s) at a time: "
+        f"~{human_bytes(disk.peak(concurrent_pairs, keep == 'all'))}"
+        + (
+            f" (+{human_bytes(disk.intermediate_bytes_per_pair)} per further concurrent pair)"
+            if keep != "all"
+            else ""
+        )
+    )
+    return "\n".join(lines) + "\n"

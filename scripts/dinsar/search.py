@@ -1,0 +1,176 @@
+"""Find the scenes for a config: ASF search over the network, or a saved search, then grouping.
+
+This is the checkpoint of the workflow: its outputs (scenes.geojson, dates.csv) decide which
+dates and pairs exist.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from shapely.geometry import MultiPolygon, Polygon
+
+from .config import Config
+from .errors import DinsarError
+from .inventory import (
+    Acquisition,
+    InventoryError,
+    Scene,
+    SceneFilter,
+    TrackChoice,
+    assess,
+    choose_tracks,
+    deduplicate,
+    group_acquisitions,
+    load_saved_search,
+    scene_from_properties,
+    write_dates_table,
+    write_inventory,
+)
+from .roi import parse_roi
+
+log = logging.getLogger(__name__)
+
+
+class SearchError(DinsarError):
+    """ASF could not be searched, or found nothing usable."""
+
+
+def scene_filter(cfg: Config) -> SceneFilter:
+    return SceneFilter(
+        roi=parse_roi(cfg.roi),
+        start=cfg.dates.start,
+        end=cfg.dates.end,
+        polarization=cfg.search.polarization,
+        flight_direction=cfg.search.flight_direction,
+        relative_orbits=tuple(cfg.search.relative_orbits),
+    )
+
+
+def describe_query(cfg: Config, roi: Polygon | MultiPolygon) -> dict[str, Any]:
+    """What was searched, in words a user can act on (kept in scenes.geojson and messages)."""
+    west, south, east, north = roi.bounds
+    return {
+        "source": f"saved search {cfg.inventory}" if cfg.inventory else "ASF (CMR) search",
+        "roi_bounds_wsen": [round(v, 6) for v in (west, south, east, north)],
+        "start": cfg.dates.start.isoformat(),
+        "end": cfg.dates.end.isoformat(),
+        "flight_direction": cfg.search.flight_direction or "any",
+        "relative_orbits": list(cfg.search.relative_orbits) or "any",
+        "polarization": cfg.search.polarization,
+    }
+
+
+def search_asf(cfg: Config, roi: Polygon | MultiPolygon) -> list[Scene]:
+    """Query CMR through asf_search for Sentinel-1 IW SLC scenes intersecting the ROI."""
+    import asf_search as asf
+    import requests
+
+    # asf_search would otherwise post failed searches (with the user's ROI) to ASF.
+    asf.REPORT_ERRORS = False
+    asf.constants.INTERNAL.CMR_TIMEOUT = cfg.network.timeout
+    host = cfg.search.host or asf.constants.INTERNAL.CMR_HOST
+    session = asf.ASFSession(cmr_host=host)
+    if cfg.network.ca_bundle:
+        session.verify = cfg.network.ca_bundle
+    opts = asf.ASFSearchOptions(host=host, session=session)
+    query: dict[str, Any] = {
+        "platform": [asf.PLATFORM.SENTINEL1],
+        "processingLevel": asf.PRODUCT_TYPE.SLC,
+        "beamMode": asf.BEAMMODE.IW,
+        "intersectsWith": roi.wkt,
+        "start": dt.datetime.combine(cfg.dates.start, dt.time.min, dt.UTC),
+        "end": dt.datetime.combine(cfg.dates.end, dt.time.max, dt.UTC),
+    }
+    if cfg.search.relative_orbits:
+        query["relativeOrbit"] = list(cfg.search.relative_orbits)
+    if cfg.search.flight_direction:
+        query["flightDirection"] = cfg.search.flight_direction
+    log.info("searching ASF at https://%s for %s", host, describe_query(cfg, roi))
+    try:
+        results = asf.search(opts=opts, **query)
+    except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
+        raise SearchError(
+            f"ASF search at https://{host} could not be reached ({type(exc).__name__}): "
+            "searching needs network access. On a machine without internet, set `inventory:` "
+            "to a saved search (an asf_search GeoJSON export, or the "
+            "<workspace>/inventory/scenes.geojson of a run made with internet)."
+        ) from None
+    except asf.exceptions.ASFSearchError as exc:
+        raise SearchError(
+            f"ASF search at https://{host} failed: {str(exc).splitlines()[0][:300]}. "
+            "Retry later, or set `inventory:` to a saved search to plan offline."
+        ) from None
+    if not getattr(results, "searchComplete", True):
+        raise SearchError(
+            f"ASF search at https://{host} returned an incomplete result list; retry later"
+        )
+    scenes = []
+    for product in results:
+        props = product.properties
+        if not str(props.get("sceneName", "")).startswith("S1"):
+            continue
+        scenes.append(
+            scene_from_properties(
+                props, product.geometry, getattr(product, "baseline", None), "search result"
+            )
+        )
+    log.info("ASF returned %d scene(s)", len(scenes))
+    return scenes
+
+
+@dataclass
+class SearchOutcome:
+    scenes: list[Scene]
+    acquisitions: list[Acquisition]
+    choice: TrackChoice
+
+
+def run_search(cfg: Config, inventory_path: Path, dates_path: Path) -> SearchOutcome:
+    """Search (or read the saved search), decide usable dates and tracks, write the inventory."""
+    roi = parse_roi(cfg.roi)
+    query = describe_query(cfg, roi)
+    if cfg.inventory:
+        try:
+            found = load_saved_search(cfg.inventory)
+        except InventoryError:
+            raise
+        log.info("read %d scene(s) from saved search %s", len(found), cfg.inventory)
+    else:
+        found = search_asf(cfg, roi)
+    wanted = scene_filter(cfg)
+    scenes = deduplicate(s for s in found if wanted.accepts(s))
+    if not scenes:
+        raise SearchError(
+            "no Sentinel-1 IW SLC scenes found for "
+            + ", ".join(f"{k}={v}" for k, v in query.items())
+            + ". Check the ROI (lon lat order), widen the dates, or relax "
+            "search.flight_direction / search.relative_orbits / search.polarization."
+        )
+    acquisitions = group_acquisitions(scenes)
+    assess(acquisitions, roi, cfg.search.min_roi_coverage)
+    choice = choose_tracks(acquisitions, cfg.search.tracks)
+    for acq in acquisitions:
+        if not acq.used:
+            log.warning("dropped %s %s: %s", acq.track, acq.date, acq.reason)
+    write_inventory(scenes, inventory_path, query)
+    write_dates_table(acquisitions, dates_path)
+    usable = [a for a in acquisitions if a.used]
+    if not usable:
+        reasons = sorted({a.reason for a in acquisitions})
+        raise SearchError(
+            f"{len(scenes)} scene(s) found but no date is usable: {'; '.join(reasons)[:500]}. "
+            "Lower search.min_roi_coverage, shrink the ROI, or pick another track; "
+            f"see {dates_path} for each date."
+        )
+    log.info(
+        "tracks chosen: %s; %d usable date(s) of %d",
+        ", ".join(choice.tracks),
+        len(usable),
+        len(acquisitions),
+    )
+    return SearchOutcome(scenes, acquisitions, choice)

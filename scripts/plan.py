@@ -1,0 +1,58 @@
+"""Rule `plan`: scenes and pairs tables, network and coverage figures, and a printed summary."""
+
+import logging
+import sys
+from pathlib import Path
+
+from _helpers import mock_snakemake, run
+from dinsar.config import validate_config
+from dinsar.pairs import date_baselines, write_pairs_table
+from dinsar.plan import estimate_disk, summary_text, write_scenes_table
+from dinsar.plots import plot_coverage, plot_network
+from dinsar.roi import parse_roi
+from dinsar.stack import Stack
+
+log = logging.getLogger("dinsar.plan")
+
+
+def cached_bytes(cfg, stack):
+    slc_dir = cfg.cache_dir("slc")
+    done = 0
+    for granule in stack.granules:
+        path = slc_dir / f"{granule}.zip"
+        if path.is_file():
+            done += path.stat().st_size
+    return done
+
+
+def main(snakemake):
+    cfg = validate_config(snakemake.config)
+    stack = Stack.load(snakemake.input.scenes, snakemake.input.dates, cfg)
+    pairs = stack.pairs
+    roi = parse_roi(cfg.roi)
+    write_scenes_table(stack, snakemake.output.scenes)
+    write_pairs_table(pairs, snakemake.output.pairs)
+    bperp = {
+        track: date_baselines([a for a in stack.used if a.track == track])
+        for track in stack.tracks
+    }
+    dropped = [a for a in stack.acquisitions if not a.used]
+    plot_network(pairs, bperp, snakemake.output.network, dropped)
+    plot_coverage(roi, stack.acquisitions, snakemake.output.coverage)
+    disk = estimate_disk(stack, roi, cfg.dem.buffer)
+    text = summary_text(
+        stack,
+        disk,
+        cfg.workspace,
+        concurrent_pairs=1,
+        keep=cfg.keep,
+        cached_bytes=cached_bytes(cfg, stack),
+    )
+    Path(snakemake.output.summary).write_text(text)
+    log.info("plan written to %s", Path(snakemake.output.summary).parent)
+    print(text, file=sys.stderr)
+
+
+if "snakemake" not in globals():
+    snakemake = mock_snakemake("plan", configfiles=["config/roi.yaml"])
+run(main, snakemake)
