@@ -33,8 +33,7 @@ def main(snakemake):
     write_scenes_table(stack, snakemake.output.scenes)
     write_pairs_table(pairs, snakemake.output.pairs)
     bperp = {
-        track: date_baselines([a for a in stack.used if a.track == track])
-        for track in stack.tracks
+        track: date_baselines([a for a in stack.used if a.track == track]) for track in stack.tracks
     }
     dropped = [a for a in stack.acquisitions if not a.used]
     plot_network(pairs, bperp, snakemake.output.network, dropped)

@@ -325,9 +325,7 @@ def _format_error(err: dict[str, Any]) -> str:
         allowed = _allowed_keys(Config, loc)
         hint = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
         did_you_mean = f"; did you mean {hint[0]!r}?" if hint else ""
-        return (
-            f"{key}: unknown key (typo?){did_you_mean} Allowed keys here: {', '.join(allowed)}"
-        )
+        return f"{key}: unknown key (typo?){did_you_mean} Allowed keys here: {', '.join(allowed)}"
     if kind == "missing" or (value is None and kind.endswith("_type")):
         return f"{key}: required but not set; see config/config.yaml for what to write"
     if kind == "literal_error":
@@ -380,9 +378,7 @@ def validate_config(raw: dict[str, Any]) -> Config:
     except ValidationError as exc:
         errors = _dedupe_union_errors(exc.errors(include_url=False))
         lines = [_format_error(e) for e in errors]
-        raise ConfigError(
-            "invalid configuration:\n  " + "\n  ".join(lines)
-        ) from None
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines)) from None
 
 
 def json_schema() -> dict[str, Any]:

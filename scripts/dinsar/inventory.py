@@ -460,7 +460,9 @@ def select_slices(acq: Acquisition, roi: Polygon | MultiPolygon) -> None:
         acq.reason = f"{len(scenes) - len(best)} slice(s) of this pass not contiguous with the rest"
 
 
-def assess(acquisitions: list[Acquisition], roi: Polygon | MultiPolygon, min_coverage: float) -> None:
+def assess(
+    acquisitions: list[Acquisition], roi: Polygon | MultiPolygon, min_coverage: float
+) -> None:
     """Decide which acquisitions are usable; the reason of every rejection is kept."""
     for acq in acquisitions:
         select_slices(acq, roi)

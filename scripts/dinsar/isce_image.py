@@ -71,7 +71,10 @@ class IsceImage:
     @property
     def is_geocoded(self) -> bool:
         return not (
-            self.first_lon == 0 and self.delta_lon == 1 and self.first_lat == 0 and self.delta_lat == 1
+            self.first_lon == 0
+            and self.delta_lon == 1
+            and self.first_lat == 0
+            and self.delta_lat == 1
         )
 
     @property
@@ -104,7 +107,9 @@ def _text(value: Any) -> str:
     return repr(value) if isinstance(value, float) else str(value)
 
 
-def _coordinate(parent: ET.Element, name: str, start: float, delta: float, size: int, doc: str) -> None:
+def _coordinate(
+    parent: ET.Element, name: str, start: float, delta: float, size: int, doc: str
+) -> None:
     comp = ET.SubElement(parent, "component", name=name)
     ET.SubElement(comp, "factorymodule").text = "isceobj.Image"
     ET.SubElement(comp, "factoryname").text = "createCoordinate"
@@ -141,7 +146,9 @@ def render_xml(image: IsceImage) -> str:
         _prop(root, "reference", image.reference, "Geodetic datum")
     _prop(root, "scheme", image.scheme, "Interleaving scheme of the image.")
     _prop(root, "width", image.width, "Image width")
-    _prop(root, "xmax", float(image.first_lon + image.width * image.delta_lon), "Maximum range value")
+    _prop(
+        root, "xmax", float(image.first_lon + image.width * image.delta_lon), "Maximum range value"
+    )
     _prop(root, "xmin", float(image.first_lon), "Minimum range value")
     ET.indent(root, space="    ")
     return ET.tostring(root, encoding="unicode") + "\n"
@@ -152,7 +159,9 @@ def render_vrt(image: IsceImage, raster_basename: str) -> str:
     root = ET.Element("VRTDataset", rasterXSize=str(image.width), rasterYSize=str(image.length))
     if image.is_geocoded:
         ET.SubElement(root, "SRS").text = "EPSG:4326"
-        ET.SubElement(root, "GeoTransform").text = ", ".join(_text(float(v)) for v in image.geotransform())
+        ET.SubElement(root, "GeoTransform").text = ", ".join(
+            _text(float(v)) for v in image.geotransform()
+        )
     for band in range(image.bands):
         element = ET.SubElement(
             root,
@@ -279,7 +288,9 @@ def read_band(raster: str | Path, band: int, image: IsceImage | None = None) -> 
     """One band (1-based) of an ISCE raster as a numpy array, via a memory map (no full read)."""
     raster = Path(raster)
     image = image or read_image(raster.with_name(raster.name + ".xml"))
-    dtype = np.dtype(NUMPY_TYPES[image.data_type]).newbyteorder("<" if image.byte_order == "l" else ">")
+    dtype = np.dtype(NUMPY_TYPES[image.data_type]).newbyteorder(
+        "<" if image.byte_order == "l" else ">"
+    )
     offset, pixel, line = image.band_offsets(band - 1)
     mm = np.memmap(raster, dtype=np.uint8, mode="r")
     n = image.nbytes

@@ -5,12 +5,13 @@ Pair ids are ``YYYYMMDD_YYYYMMDD`` with the earlier (reference) date first.
 
 from __future__ import annotations
 
+import copy
 import csv
 import datetime as dt
 import itertools
 import logging
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,15 +72,7 @@ class _BaselineRecord:
             "centerLon": scene.center_lon,
         }
         # asf_search annotates the dict in place; give it a private copy.
-        self.baseline: dict[str, Any] = json_copy(scene.baseline or {})
-
-
-def json_copy(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: json_copy(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [json_copy(v) for v in value]
-    return value
+        self.baseline: dict[str, Any] = copy.deepcopy(scene.baseline or {})
 
 
 def _has_state_vectors(scene: Scene) -> bool:
@@ -90,33 +83,61 @@ def _has_state_vectors(scene: Scene) -> bool:
     )
 
 
-def date_baselines(acquisitions: Sequence[Acquisition]) -> dict[str, float]:
-    """Perpendicular baseline (m) of each date relative to the first date of the track.
+class Baselines:
+    """Perpendicular baselines between dates of one track.
 
-    Uses asf_search's own calculator on the records' state vectors (works offline). Falls back to
-    pre-computed values in an asf_search baseline export; NaN where neither exists.
+    Uses asf_search's own calculator on the records' orbit state vectors (works offline), with
+    the pair's reference as reference, which reproduces ASF's published baseline values. Falls
+    back to the pre-computed values of an asf_search baseline export; NaN where neither exists.
     """
-    if not acquisitions:
-        return {}
-    # One representative slice per date: the one nearest the middle of the pass.
-    representatives = {a.date: a.scenes[len(a.scenes) // 2] for a in acquisitions}
-    ordered = sorted(representatives)
-    if all(_has_state_vectors(representatives[d]) for d in ordered):
-        from asf_search.baseline.calc import calculate_perpendicular_baselines
 
-        records = [_BaselineRecord(representatives[d]) for d in ordered]
-        reference = records[0].properties["sceneName"]
-        calculate_perpendicular_baselines(reference, records)  # type: ignore[arg-type]
-        values = {}
-        for date, record in zip(ordered, records, strict=True):
-            value = record.properties.get("perpendicularBaseline")
-            values[date] = float(value) if value is not None else math.nan
-        return values
-    precomputed = {d: representatives[d].perpendicular_baseline for d in ordered}
-    if all(v is not None for v in precomputed.values()):
-        origin = precomputed[ordered[0]]
-        return {d: float(v) - float(origin) for d, v in precomputed.items()}  # type: ignore[arg-type]
-    return {d: math.nan for d in ordered}
+    def __init__(self, acquisitions: Sequence[Acquisition]) -> None:
+        # One representative slice per date: the one in the middle of the pass.
+        self._scenes = {a.date: a.scenes[len(a.scenes) // 2] for a in acquisitions}
+        self._dates = sorted(self._scenes)
+        self._state_vectors = bool(self._scenes) and all(
+            _has_state_vectors(s) for s in self._scenes.values()
+        )
+        self._precomputed = all(s.perpendicular_baseline is not None for s in self._scenes.values())
+        self._cache: dict[tuple[str, str], float] = {}
+
+    @property
+    def known(self) -> bool:
+        return self._state_vectors or self._precomputed
+
+    def pair(self, reference: str, secondary: str) -> float:
+        """Bperp (m) of the secondary date relative to the reference date."""
+        key = (reference, secondary)
+        if key not in self._cache:
+            self._cache[key] = self._compute(reference, secondary)
+        return self._cache[key]
+
+    def _compute(self, reference: str, secondary: str) -> float:
+        ref, sec = self._scenes[reference], self._scenes[secondary]
+        if self._state_vectors:
+            from asf_search.baseline.calc import calculate_perpendicular_baselines
+
+            records = [_BaselineRecord(ref), _BaselineRecord(sec)]
+            calculate_perpendicular_baselines(ref.granule, records)  # type: ignore[arg-type]
+            value = records[1].properties.get("perpendicularBaseline")
+            return float(value) if value is not None else math.nan
+        if self._precomputed:
+            return float(sec.perpendicular_baseline) - float(ref.perpendicular_baseline)  # type: ignore[arg-type]
+        return math.nan
+
+    def relative_to_first(self) -> dict[str, float]:
+        """Every date's Bperp relative to the first date (for the network figure)."""
+        if not self._dates:
+            return {}
+        first = self._dates[0]
+        return {d: (0.0 if d == first else self.pair(first, d)) for d in self._dates}
+
+
+def date_baselines(acquisitions: Sequence[Acquisition]) -> dict[str, float]:
+    """Bperp of each date relative to the first date of the track (NaN if unknown)."""
+    baselines = Baselines(acquisitions)
+    values = baselines.relative_to_first()
+    return values if baselines.known else {d: math.nan for d in values}
 
 
 # --- network ------------------------------------------------------------------------------------
@@ -124,7 +145,7 @@ def date_baselines(acquisitions: Sequence[Acquisition]) -> dict[str, float]:
 
 def build_network(
     dates: Sequence[str],
-    bperp: Mapping[str, float],
+    baselines: Baselines,
     settings: PairSettings,
     track: str,
 ) -> list[Pair]:
@@ -139,9 +160,7 @@ def build_network(
         settings.max_temporal_baseline is not None
         or settings.max_perpendicular_baseline is not None
     )
-    if settings.max_perpendicular_baseline is not None and any(
-        math.isnan(bperp.get(d, math.nan)) for d in dates
-    ):
+    if settings.max_perpendicular_baseline is not None and not baselines.known:
         raise PairError(
             "pairs.max_perpendicular_baseline is set but the scene records carry no orbit state "
             "vectors to compute baselines (an asf_search export without baselines?). Search "
@@ -171,7 +190,7 @@ def build_network(
         ):
             return False
         if settings.max_perpendicular_baseline is not None:
-            return abs(bperp[p[1]] - bperp[p[0]]) <= settings.max_perpendicular_baseline
+            return abs(baselines.pair(*p)) <= settings.max_perpendicular_baseline
         return True
 
     chosen = {p for p in base if within_limits(p)}
@@ -184,16 +203,10 @@ def build_network(
                 f"track {track} (see inventory/dates.csv); usable: {', '.join(dates)}"
             )
         chosen.add((ref, sec))
-    pairs = [
-        Pair(track, r, s, days_between(r, s), bperp.get(s, math.nan) - bperp.get(r, math.nan))
-        for r, s in sorted(chosen)
-    ]
-    return pairs
+    return [Pair(track, r, s, days_between(r, s), baselines.pair(r, s)) for r, s in sorted(chosen)]
 
 
-def network_for_tracks(
-    acquisitions: Iterable[Acquisition], settings: PairSettings
-) -> list[Pair]:
+def network_for_tracks(acquisitions: Iterable[Acquisition], settings: PairSettings) -> list[Pair]:
     """Pairs of every selected track; pair ids must be unique across tracks."""
     by_track: dict[str, list[Acquisition]] = {}
     for acq in acquisitions:
@@ -208,8 +221,7 @@ def network_for_tracks(
                 f"track {track} has {len(members)} usable date(s); at least 2 are needed for a "
                 "pair. Widen the dates or lower search.min_roi_coverage."
             )
-        bperp = date_baselines(members)
-        track_pairs = build_network([a.date for a in members], bperp, settings, track)
+        track_pairs = build_network([a.date for a in members], Baselines(members), settings, track)
         if not track_pairs:
             raise PairError(
                 f"the pair settings leave no pair on track {track}: with sequential: "

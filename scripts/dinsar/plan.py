@@ -95,8 +95,20 @@ def write_scenes_table(stack: Stack, path: str | Path) -> None:
     with open(tmp, "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(
-            ["granule", "track", "date", "platform", "frame", "ipf", "bytes", "md5", "url",
-             "used", "pairs", "reason"]
+            [
+                "granule",
+                "track",
+                "date",
+                "platform",
+                "frame",
+                "ipf",
+                "bytes",
+                "md5",
+                "url",
+                "used",
+                "pairs",
+                "reason",
+            ]
         )
         for acq in sorted(stack.acquisitions, key=lambda a: (a.track, a.date)):
             for scene in acq.scenes:
@@ -141,9 +153,7 @@ def summary_text(
     bperps = [abs(p.bperp_m) for p in pairs if not math.isnan(p.bperp_m)]
     lines.append(f"  dates: {len(stack.dates)} ({stack.dates[0]} .. {stack.dates[-1]})")
     bperp_text = f", |Bperp| up to {max(bperps):.0f} m" if bperps else ", Bperp unknown"
-    lines.append(
-        f"  pairs: {len(pairs)} (Btemp {min(btemps)}..{max(btemps)} days{bperp_text})"
-    )
+    lines.append(f"  pairs: {len(pairs)} (Btemp {min(btemps)}..{max(btemps)} days{bperp_text})")
     to_fetch = max(0, disk.slc_bytes - cached_bytes)
     lines.append(
         f"  scenes: {len(stack.granules)} to use, {human_bytes(disk.slc_bytes)} in total, "

@@ -48,7 +48,9 @@ def plot_network(
                 alpha=0.7,
             )
         dates = sorted(known)
-        ax.scatter([_day(d) for d in dates], [known[d] for d in dates], color=colour, zorder=3, s=22)
+        ax.scatter(
+            [_day(d) for d in dates], [known[d] for d in dates], color=colour, zorder=3, s=22
+        )
         handles.append(Line2D([], [], color=colour, marker="o", label=f"track {track}"))
     if dropped:
         ax.scatter(
@@ -60,7 +62,9 @@ def plot_network(
         )
         handles.append(Line2D([], [], color="0.4", marker="x", ls="", label="dropped date"))
     no_bperp = all(math.isnan(v) for vals in date_bperp.values() for v in vals.values())
-    ax.set_ylabel("perpendicular baseline [m]" + (" (unknown: no state vectors)" if no_bperp else ""))
+    ax.set_ylabel(
+        "perpendicular baseline [m]" + (" (unknown: no state vectors)" if no_bperp else "")
+    )
     ax.set_xlabel("acquisition date")
     ax.set_title(f"Pair network: {len(pairs)} pairs")
     ax.grid(alpha=0.3)

@@ -48,9 +48,7 @@ def _from_bbox(values: Sequence[float], key: str) -> Polygon:
     if len(values) != 4 or not all(
         isinstance(v, (int, float)) and not isinstance(v, bool) for v in values
     ):
-        raise ConfigError(
-            f"{key}: bbox {list(values)!r} must be 4 numbers [W, S, E, N] in degrees"
-        )
+        raise ConfigError(f"{key}: bbox {list(values)!r} must be 4 numbers [W, S, E, N] in degrees")
     west, south, east, north = (float(v) for v in values)
     if west >= east or south >= north:
         raise ConfigError(

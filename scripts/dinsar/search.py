@@ -31,6 +31,7 @@ from .inventory import (
     write_dates_table,
     write_inventory,
 )
+from .net import pin_ca_bundle
 from .roi import parse_roi
 
 log = logging.getLogger(__name__)
@@ -74,9 +75,7 @@ def search_asf(cfg: Config, roi: Polygon | MultiPolygon) -> list[Scene]:
     asf.REPORT_ERRORS = False
     asf.constants.INTERNAL.CMR_TIMEOUT = cfg.network.timeout
     host = cfg.search.host or asf.constants.INTERNAL.CMR_HOST
-    session = asf.ASFSession(cmr_host=host)
-    if cfg.network.ca_bundle:
-        session.verify = cfg.network.ca_bundle
+    session = pin_ca_bundle(asf.ASFSession(cmr_host=host), cfg.network.ca_bundle)
     opts = asf.ASFSearchOptions(host=host, session=session)
     query: dict[str, Any] = {
         "platform": [asf.PLATFORM.SENTINEL1],
@@ -93,6 +92,11 @@ def search_asf(cfg: Config, roi: Polygon | MultiPolygon) -> list[Scene]:
     log.info("searching ASF at https://%s for %s", host, describe_query(cfg, roi))
     try:
         results = asf.search(opts=opts, **query)
+    except requests.exceptions.SSLError as exc:
+        raise SearchError(
+            f"TLS verification of https://{host} failed ({str(exc)[:200]}); if your site "
+            "intercepts TLS, set network.ca_bundle to its CA file"
+        ) from None
     except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
         raise SearchError(
             f"ASF search at https://{host} could not be reached ({type(exc).__name__}): "

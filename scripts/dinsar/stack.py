@@ -111,7 +111,9 @@ class Stack:
         return sorted(g for acq in self.by_date.get(date, []) for g in acq.granules)
 
     def track_dates(self, track: str) -> list[str]:
-        return sorted({d for p in self.pairs if p.track == track for d in (p.reference, p.secondary)})
+        return sorted(
+            {d for p in self.pairs if p.track == track for d in (p.reference, p.secondary)}
+        )
 
     def bytes_to_download(self) -> int:
         return sum(self.scenes_by_granule[g].bytes for g in self.granules)

@@ -1,0 +1,156 @@
+"""The workflow up to the plan, run with real Snakemake: saved search and emulated CMR search."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from fixture_scenes import TEST_ROI, write_asf_export
+from workflow_runner import executed_rules, output_of, snakemake
+
+PLAN_FILES = ("scenes.csv", "pairs.csv", "network.png", "coverage.png", "summary.txt")
+EXPECTED_DATES = [
+    "20160901", "20161007", "20161031", "20161124",
+    "20161218", "20170111", "20170204", "20170222",
+]  # fmt: skip
+
+
+def base_config(tmp_path: Path, **extra: object) -> dict:
+    return {
+        "workspace": str(tmp_path / "ws"),
+        "roi": TEST_ROI,
+        "dates": {"start": "2016-09-01", "end": "2017-03-01"},
+        **extra,
+    }
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def assert_plan(workspace: Path, n_pairs: int) -> list[dict[str, str]]:
+    for name in PLAN_FILES:
+        path = workspace / "plan" / name
+        assert path.is_file() and path.stat().st_size > 0, name
+    for png in ("network.png", "coverage.png"):
+        assert (workspace / "plan" / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    pairs = read_csv(workspace / "plan" / "pairs.csv")
+    assert len(pairs) == n_pairs
+    return pairs
+
+
+def test_plan_from_saved_search(tmp_path: Path, shared_dir: Path) -> None:
+    export = write_asf_export(shared_dir, tmp_path / "asf_export.geojson")
+    result = snakemake(tmp_path, base_config(tmp_path, inventory=str(export)), "plan", "-c1")
+    assert result.returncode == 0, output_of(result)
+    ws = tmp_path / "ws"
+    pairs = assert_plan(ws, n_pairs=7)
+    assert [p["pair"] for p in pairs] == [
+        f"{a}_{b}" for a, b in zip(EXPECTED_DATES, EXPECTED_DATES[1:], strict=False)
+    ]
+    assert {p["btemp_days"] for p in pairs} == {"36", "24", "18"}
+    # an asf_search export holds no state vectors: Bperp is unknown, not invented
+    assert {p["bperp_m"] for p in pairs} == {""}
+    summary = (ws / "plan" / "summary.txt").read_text()
+    assert "pairs: 7" in summary and "dates: 8" in summary
+    assert "scenes: 8 to use" in summary and "still to download" in summary
+    assert "pairs: 7" in output_of(result)  # the summary is printed, not only written
+    scenes = read_csv(ws / "plan" / "scenes.csv")
+    assert {s["date"] for s in scenes if s["used"] == "yes"} == set(EXPECTED_DATES)
+
+
+def test_plan_from_emulated_cmr_search(tmp_path: Path, cmr, ca_bundle: str) -> None:
+    cfg = base_config(
+        tmp_path,
+        search={"host": cmr.host},
+        network={"ca_bundle": ca_bundle},
+        pairs={"sequential": 2},
+    )
+    result = snakemake(tmp_path, cfg, "plan", "-c1")
+    assert result.returncode == 0, output_of(result)
+    ws = tmp_path / "ws"
+    inventory = json.loads((ws / "inventory" / "scenes.geojson").read_text())
+    granules = {f["properties"]["granule"] for f in inventory["features"]}
+    dates = read_csv(ws / "inventory" / "dates.csv")
+    assert [d["date"] for d in dates] == EXPECTED_DATES
+    assert all(d["used"] == "yes" for d in dates)
+    assert {g for d in dates for g in d["granules"].split(";")} <= granules
+    pairs = assert_plan(ws, n_pairs=13)  # 7 + 6 with sequential: 2
+    # a live search carries state vectors: every pair has a perpendicular baseline
+    assert all(p["bperp_m"] not in ("", "nan") for p in pairs)
+    assert max(abs(float(p["bperp_m"])) for p in pairs) > 10
+
+
+def test_dry_run_shows_the_plan_then_nothing_left(tmp_path: Path, shared_dir: Path) -> None:
+    export = write_asf_export(shared_dir, tmp_path / "asf_export.geojson")
+    cfg = base_config(tmp_path, inventory=str(export))
+    before = snakemake(tmp_path, cfg, "plan", "-n")
+    assert before.returncode == 0, output_of(before)
+    assert executed_rules(before) == ["search", "plan"]
+    assert not (tmp_path / "ws" / "inventory").exists()  # a dry run writes nothing
+    assert snakemake(tmp_path, cfg, "plan", "-c1").returncode == 0
+    after = snakemake(tmp_path, cfg, "plan", "-n")
+    assert after.returncode == 0 and executed_rules(after) == []
+    assert "Nothing to be done" in output_of(after)
+
+
+def test_changing_the_pair_settings_replans_without_searching_again(
+    tmp_path: Path, shared_dir: Path
+) -> None:
+    export = write_asf_export(shared_dir, tmp_path / "asf_export.geojson")
+    assert snakemake(tmp_path, base_config(tmp_path, inventory=str(export)), "plan", "-c1").returncode == 0
+    cfg = base_config(tmp_path, inventory=str(export), pairs={"sequential": 3})
+    result = snakemake(tmp_path, cfg, "plan", "-c1")
+    assert result.returncode == 0, output_of(result)
+    assert executed_rules(result) == ["plan"]
+    assert len(read_csv(tmp_path / "ws" / "plan" / "pairs.csv")) == 7 + 6 + 5
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"roi": "POLYGON ((0 0, 1 1, 1 0, 0 1, 0 0))"}, "roi: polygon is not valid"),
+        ({"dates": {"start": "2017-03-01", "end": "2016-09-01"}}, "dates: end 2016-09-01 is before"),
+        ({"isce": {"azimuth_looks": -7}}, "isce.azimuth_looks: got -7; must be >= 1"),
+        ({"serach": {}}, "serach: unknown key"),
+    ],
+)
+def test_bad_config_stops_snakemake_with_one_clear_line(
+    tmp_path: Path, changes: dict, message: str
+) -> None:
+    result = snakemake(tmp_path, {**base_config(tmp_path), **changes}, "-n")
+    text = output_of(result)
+    assert result.returncode != 0
+    assert message in text
+    assert "Traceback" not in text and "File \"" not in text
+
+
+def test_unreachable_search_host_says_what_to_do(tmp_path: Path, ca_bundle: str) -> None:
+    # port 9 on loopback: nothing listens, the connection is refused at once
+    cfg = base_config(tmp_path, search={"host": "127.0.0.1:9"}, network={"ca_bundle": ca_bundle, "retries": 0})
+    result = snakemake(tmp_path, cfg, "plan", "-c1")
+    text = output_of(result)
+    assert result.returncode != 0
+    assert "ASF search at https://127.0.0.1:9 could not be reached" in text
+    assert "needs network access" in text and "inventory:" in text
+    assert "Traceback" not in text
+
+
+def test_no_scenes_found_names_the_search(tmp_path: Path, cmr, ca_bundle: str) -> None:
+    cfg = base_config(
+        tmp_path,
+        roi=[10.0, 45.0, 10.1, 45.1],  # far from the recorded stack
+        search={"host": cmr.host},
+        network={"ca_bundle": ca_bundle},
+    )
+    result = snakemake(tmp_path, cfg, "plan", "-c1")
+    text = output_of(result)
+    assert result.returncode != 0
+    assert "no Sentinel-1 IW SLC scenes found" in text
+    assert "roi_bounds_wsen=[10.0, 45.0, 10.1, 45.1]" in text
+    assert "widen the dates" in text
+    assert "Traceback" not in text

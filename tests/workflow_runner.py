@@ -1,0 +1,52 @@
+"""Run the real workflow with Snakemake in a subprocess, in a temporary working directory."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+
+
+def write_config(directory: Path, config: Mapping[str, Any], name: str = "config.yaml") -> Path:
+    """Write a user config (JSON is valid YAML) for --configfile."""
+    path = directory / name
+    path.write_text(json.dumps(config, indent=1, default=str))
+    return path
+
+
+def snakemake(
+    workdir: Path,
+    config: Mapping[str, Any] | Path,
+    *args: str,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 600,
+) -> subprocess.CompletedProcess[str]:
+    """`snakemake -s <repo>/Snakefile -d <workdir> <args> --configfile <cfg>`; never raises."""
+    cfg = config if isinstance(config, Path) else write_config(workdir, config)
+    cmd = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(workdir), *args, "--configfile", str(cfg)]
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        cmd, capture_output=True, text=True, timeout=timeout, env=full_env, check=False
+    )
+
+
+def executed_rules(result: subprocess.CompletedProcess[str]) -> list[str]:
+    """Rule names of the jobs Snakemake started, in order (from its log lines)."""
+    rules = []
+    for line in (result.stdout + result.stderr).splitlines():
+        stripped = line.strip()
+        for prefix in ("rule ", "localrule ", "checkpoint ", "localcheckpoint "):
+            if stripped.startswith(prefix) and stripped.endswith(":"):
+                rules.append(stripped[len(prefix) : -1])
+    return rules
+
+
+def output_of(result: subprocess.CompletedProcess[str]) -> str:
+    return result.stdout + result.stderr
