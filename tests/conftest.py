@@ -1,0 +1,131 @@
+"""Suite-wide fixtures: fixture-data locations and offline HTTPS services.
+
+Contract (other test modules rely on these names):
+
+* ``repo_root``, ``shared_dir`` - paths; ``shared_dir`` fails clearly when the data is absent.
+* ``ca_bundle`` - str path of the CA PEM that the local HTTPS server's certificate chains to
+  (give it to subprocesses as ``network.ca_bundle``).
+* ``https_server`` - session-wide :class:`harness.server.LocalHTTPSServer`
+  (``.host``, ``.url``, ``.add_route``, ``.requests()``, ``.clear_log()``).
+* ``cmr`` - :class:`harness.cmr.CMREmulator` on that server, reset before and after each
+  test; the server log is cleared when a test takes it.
+* ``asf_session`` - an ``asf_search.ASFSession`` that trusts ``ca_bundle`` (``trust_env`` off).
+
+Also: real network is refused for the whole run (``harness.netguard``) and asf_search's
+automatic error reports to ASF are switched off.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+from harness import REPO_ROOT, SHARED_ENV_VAR, netguard
+from harness import shared_dir as locate_shared_dir
+from harness.cmr import STACK_FIXTURE, CMREmulator, load_records
+from harness.server import LocalHTTPSServer
+from harness.tls import TLSMaterial, make_tls
+
+if TYPE_CHECKING:
+    import asf_search
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Block real network before collection; silence asf_search's error reporting."""
+    netguard.install()
+    try:
+        import asf_search
+    except ImportError:
+        return
+    # asf_search POSTs search failures to an ASF server unless this is off.
+    asf_search.REPORT_ERRORS = False
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Restore the socket module."""
+    netguard.uninstall()
+
+
+@pytest.fixture(autouse=True)
+def _no_real_network() -> Iterator[None]:
+    """Fail the test if it tried to reach a non-loopback host, even if the error was swallowed."""
+    yield
+    attempts = netguard.take_blocked()
+    if attempts:
+        pytest.fail("test attempted real network access:\n" + "\n".join(attempts))
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    """Repository root."""
+    return REPO_ROOT
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    """Shared folder with recorded real data (``fixtures/``), outside the repository."""
+    path = locate_shared_dir()
+    if not (path / "fixtures").is_dir():
+        pytest.fail(
+            f"shared fixture data not found at {path} (expected {path / 'fixtures'}); "
+            f"set ${SHARED_ENV_VAR} to the folder that contains 'fixtures/'"
+        )
+    return path
+
+
+@pytest.fixture(scope="session")
+def tls_material(tmp_path_factory: pytest.TempPathFactory) -> TLSMaterial:
+    """Session CA + server certificate for 127.0.0.1/localhost."""
+    return make_tls(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture(scope="session")
+def ca_bundle(tls_material: TLSMaterial) -> str:
+    """Path of the CA PEM to trust (``verify=`` / ``network.ca_bundle``)."""
+    return str(tls_material.ca_pem)
+
+
+@pytest.fixture(scope="session")
+def https_server(tls_material: TLSMaterial) -> Iterator[LocalHTTPSServer]:
+    """The one local HTTPS server all emulated services are mounted on."""
+    with LocalHTTPSServer(tls_material.server_context) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def _cmr_emulator(https_server: LocalHTTPSServer, shared_dir: Path) -> Iterator[CMREmulator]:
+    records = load_records(shared_dir / "fixtures" / "asf_search" / STACK_FIXTURE)
+    emulator = CMREmulator(https_server, records)
+    yield emulator
+    emulator.close()
+
+
+@pytest.fixture
+def cmr(_cmr_emulator: CMREmulator, https_server: LocalHTTPSServer) -> Iterator[CMREmulator]:
+    """CMR emulator with the path-13 stack; faults/rewrite/records never leak between tests."""
+    _cmr_emulator.reset()
+    https_server.clear_log()
+    https_server.take_errors()
+    yield _cmr_emulator
+    _cmr_emulator.reset()
+    errors = https_server.take_errors()
+    if errors:
+        pytest.fail("local HTTPS handler crashed:\n" + "\n".join(errors))
+
+
+@pytest.fixture
+def asf_session(ca_bundle: str) -> Iterator[asf_search.ASFSession]:
+    """ASFSession trusting the local CA; pass it inside ``ASFSearchOptions(host=..., session=...)``.
+
+    ``trust_env`` is off because requests lets ``$REQUESTS_CA_BUNDLE``/``$CURL_CA_BUNDLE``
+    override ``session.verify`` (and env proxies would divert 127.0.0.1 traffic).
+    """
+    import asf_search
+
+    session = asf_search.ASFSession()
+    session.verify = ca_bundle
+    session.trust_env = False
+    yield session
+    session.close()
