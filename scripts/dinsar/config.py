@@ -90,6 +90,7 @@ class Network(_Section):
     )
     timeout: float = Field(default=60, gt=0)
     retries: int = Field(default=5, ge=0, le=50)
+    backoff: float = Field(default=2.0, ge=0, le=600)
 
     @field_validator("ca_bundle")
     @classmethod

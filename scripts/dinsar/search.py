@@ -32,6 +32,7 @@ from .inventory import (
     write_inventory,
 )
 from .net import pin_ca_bundle
+from .retry import with_retries
 from .roi import parse_roi
 
 log = logging.getLogger(__name__)
@@ -90,24 +91,59 @@ def search_asf(cfg: Config, roi: Polygon | MultiPolygon) -> list[Scene]:
     if cfg.search.flight_direction:
         query["flightDirection"] = cfg.search.flight_direction
     log.info("searching ASF at https://%s for %s", host, describe_query(cfg, roi))
+
+    def is_transient(exc: BaseException) -> bool:
+        if isinstance(exc, requests.exceptions.SSLError):
+            return False  # a certificate problem does not fix itself
+        if isinstance(
+            exc,
+            (
+                requests.exceptions.ConnectionError,
+                requests.exceptions.Timeout,
+                requests.exceptions.ChunkedEncodingError,
+                requests.exceptions.JSONDecodeError,  # truncated reply body
+                asf.exceptions.ASFSearch5xxError,
+            ),
+        ):
+            return True
+        message = str(exc)
+        return "HTTP 429" in message or "timed out" in message.lower() or "Timeout" in message
+
     try:
-        results = asf.search(opts=opts, **query)
+        results = with_retries(
+            lambda: asf.search(opts=opts, **query),
+            is_transient,
+            cfg.network.retries,
+            cfg.network.backoff,
+            f"ASF search at https://{host}",
+        )
     except requests.exceptions.SSLError as exc:
         raise SearchError(
             f"TLS verification of https://{host} failed ({str(exc)[:200]}); if your site "
             "intercepts TLS, set network.ca_bundle to its CA file"
         ) from None
-    except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
+    except (
+        requests.exceptions.ConnectionError,
+        requests.exceptions.Timeout,
+        requests.exceptions.ChunkedEncodingError,
+    ) as exc:
         raise SearchError(
-            f"ASF search at https://{host} could not be reached ({type(exc).__name__}): "
-            "searching needs network access. On a machine without internet, set `inventory:` "
-            "to a saved search (an asf_search GeoJSON export, or the "
-            "<workspace>/inventory/scenes.geojson of a run made with internet)."
+            f"ASF search at https://{host} could not be reached ({type(exc).__name__}, "
+            f"{cfg.network.retries} retries): searching needs network access. On a machine "
+            "without internet, set `inventory:` to a saved search (an asf_search GeoJSON export, "
+            "or the <workspace>/inventory/scenes.geojson of a run made with internet)."
         ) from None
-    except asf.exceptions.ASFSearchError as exc:
+    except (asf.exceptions.ASFSearchError, requests.exceptions.JSONDecodeError) as exc:
+        if "took too long" in str(exc):  # asf_search's wording for a read timeout
+            raise SearchError(
+                f"ASF search at https://{host} timed out after {cfg.network.timeout:g} s "
+                f"({cfg.network.retries} retries): CMR is slow or unreachable. Raise "
+                "network.timeout, retry later, or set `inventory:` to a saved search."
+            ) from None
         raise SearchError(
-            f"ASF search at https://{host} failed: {str(exc).splitlines()[0][:300]}. "
-            "Retry later, or set `inventory:` to a saved search to plan offline."
+            f"ASF search at https://{host} failed after {cfg.network.retries} retries: "
+            f"{str(exc).splitlines()[0][:300]}. Retry later (CMR may be down or rate-limiting), "
+            "or set `inventory:` to a saved search to plan offline."
         ) from None
     if not getattr(results, "searchComplete", True):
         raise SearchError(
