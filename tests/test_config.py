@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from dinsar.config import Config, json_schema, validate_config
 from dinsar.errors import ConfigError
 
@@ -71,7 +72,7 @@ def test_example_roi_config_matches_the_seed() -> None:
             ["roi: coordinates out of range", "N=129.3", "latitude -90..90", "(lon lat)"],
         ),
         ({"roi": [129.3, 42.2, 129.2, 42.3]}, ["roi: bbox", "inverted", "[W, S, E, N]"]),
-        ({"roi": [1, 2, 3]}, ["roi: bbox [1.0, 2.0, 3.0] must be 4 numbers"]),
+        ({"roi": [1, 2, 3]}, ["roi: bbox [1, 2, 3] must be 4 numbers"]),
         ({"roi": "missing_area.geojson"}, ["roi: GeoJSON file 'missing_area.geojson' not found"]),
         ({"roi": None}, ["roi: required but not set"]),
         # dates

@@ -9,6 +9,9 @@ from pathlib import Path
 
 import pytest
 import shapely
+from shapely import wkt
+from shapely.geometry import box
+
 from dinsar.errors import DinsarError
 from dinsar.inventory import (
     InventoryError,
@@ -20,8 +23,6 @@ from dinsar.inventory import (
     write_inventory,
 )
 from fixture_scenes import TEST_ROI, scenes, write_asf_export
-from shapely import wkt
-from shapely.geometry import box
 
 # Frames 406 (54.56-56.75 N) and 412 (53.04-55.10 N) of one pass are needed together here.
 TWO_SLICE_ROI = box(-121.2, 54.3, -120.8, 55.6)

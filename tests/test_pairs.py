@@ -8,6 +8,7 @@ import math
 from pathlib import Path
 
 import pytest
+
 from dinsar.inventory import Acquisition, group_acquisitions
 from dinsar.pairs import (
     Baselines,

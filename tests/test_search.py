@@ -7,13 +7,13 @@ import logging
 from pathlib import Path
 
 import pytest
-from harness.server import Fault
 from shapely import wkt
 from shapely.geometry import shape
 
 from dinsar.config import validate_config
 from dinsar.search import SearchError, run_search, search_asf
 from fixture_scenes import TEST_ROI, stack_records
+from harness.server import Fault
 
 
 def config(cmr_host: str, ca_bundle: str | None, tmp_path: Path, **network: object):
@@ -42,13 +42,17 @@ def expected_granules(shared_dir: Path) -> set[str]:
 def test_search_returns_the_intersecting_scenes(cmr, ca_bundle, tmp_path, shared_dir) -> None:
     scenes = search_asf(config(cmr.host, ca_bundle, tmp_path), wkt.loads(TEST_ROI))
     assert {s.granule for s in scenes} == expected_granules(shared_dir)
-    assert all(s.baseline and s.baseline["stateVectors"]["positions"]["prePosition"] for s in scenes)
+    assert all(
+        s.baseline and s.baseline["stateVectors"]["positions"]["prePosition"] for s in scenes
+    )
     assert all(len(s.md5 or "") == 32 and s.bytes > 1e9 for s in scenes)
 
 
 def test_run_search_writes_inventory_and_dates(cmr, ca_bundle, tmp_path) -> None:
     ws = tmp_path / "ws" / "inventory"
-    outcome = run_search(config(cmr.host, ca_bundle, tmp_path), ws / "scenes.geojson", ws / "dates.csv")
+    outcome = run_search(
+        config(cmr.host, ca_bundle, tmp_path), ws / "scenes.geojson", ws / "dates.csv"
+    )
     assert outcome.choice.tracks == ["13_DESC"]
     saved = json.loads((ws / "scenes.geojson").read_text())
     assert saved["query"]["start"] == "2016-09-01"
@@ -96,6 +100,8 @@ def test_timeouts_are_retried_then_reported(cmr, ca_bundle, tmp_path, https_serv
 
 def test_wrong_certificate_authority_is_not_retried(cmr, tmp_path) -> None:
     # without our CA the local server's certificate is untrusted
-    with pytest.raises(SearchError, match="TLS verification of https://.* failed.*network.ca_bundle"):
+    with pytest.raises(
+        SearchError, match="TLS verification of https://.* failed.*network.ca_bundle"
+    ):
         search_asf(config(cmr.host, None, tmp_path), wkt.loads(TEST_ROI))
     assert len(cmr.received) == 0

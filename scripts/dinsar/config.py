@@ -32,7 +32,7 @@ PositiveInt = Annotated[int, Field(ge=1)]
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_default=True)
+    model_config = ConfigDict(extra="forbid", validate_default=True, allow_inf_nan=False)
 
 
 class Dates(_Section):
@@ -260,9 +260,11 @@ class Config(_Section):
     keep: Literal["products", "all"] = "products"
     products: Products = Field(default_factory=Products)
 
-    @field_validator("roi")
+    @field_validator("roi", mode="before")
     @classmethod
     def _roi(cls, value: Any) -> Any:
+        if value is None:
+            return value  # reported as "required but not set"
         try:
             parse_roi(value, key="roi")
         except ConfigError as exc:
@@ -344,6 +346,8 @@ def _format_error(err: dict[str, Any]) -> str:
             "less_than": f"< {ctx.get('lt')}",
         }[kind]
         return f"{key}: got {shown}; must be {bound}"
+    if kind == "finite_number":
+        return f"{key}: got {shown}; must be a finite number"
     if kind.startswith("date_"):
         return f"{key}: got {shown}, not a valid date; write YYYY-MM-DD (e.g. 2025-12-20)"
     return f"{key}: got {shown}; {err['msg']}"
@@ -363,7 +367,15 @@ def _dedupe_union_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
         previous = by_loc.get(loc)
         if previous is None or _rank(err) > _rank(previous):
             by_loc[loc] = err
-    return list(by_loc.values())
+    # "should be a string" for the branch not taken, beside a deeper error of the branch taken
+    return [
+        err
+        for loc, err in by_loc.items()
+        if not (
+            err["type"].endswith("_type")
+            and any(other[: len(loc)] == loc and len(other) > len(loc) for other in by_loc)
+        )
+    ]
 
 
 def _rank(err: dict[str, Any]) -> int:

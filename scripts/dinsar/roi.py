@@ -7,6 +7,7 @@ ISCE, which wants [S, N, W, E]; :func:`to_snwe` is the one place that converts.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -46,7 +47,7 @@ def parse_roi(spec: RoiSpec, key: str = "roi") -> Polygon | MultiPolygon:
 
 def _from_bbox(values: Sequence[float], key: str) -> Polygon:
     if len(values) != 4 or not all(
-        isinstance(v, (int, float)) and not isinstance(v, bool) for v in values
+        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values
     ):
         raise ConfigError(f"{key}: bbox {list(values)!r} must be 4 numbers [W, S, E, N] in degrees")
     west, south, east, north = (float(v) for v in values)
