@@ -1,0 +1,177 @@
+"""The ``dinsar`` command.
+
+    dinsar export WORKDIR OUTDIR   # topsApp run directory -> COG products + quicklook PNGs
+    dinsar schema                  # the configuration's JSON schema
+
+``python -m dinsar ...`` is the same. A user error prints one line and exits 1, no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import __version__
+from .errors import DinsarError
+
+log = logging.getLogger("dinsar.cli")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        # argparse's usage errors are user errors too: one line, exit 2 (argparse's code)
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _reference_point(text: str) -> str | list[float] | None:
+    value = text.strip().lower()
+    if value in ("", "none", "null"):
+        return None
+    if value == "auto":
+        return "auto"
+    try:
+        lat, lon = (float(v) for v in value.replace(" ", "").split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not 'auto', 'none' or LAT,LON (e.g. 46.39,11.65)"
+        ) from None
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        raise argparse.ArgumentTypeError(f"{text!r}: latitude or longitude out of range")
+    return [lat, lon]
+
+
+def _threshold(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"{value} must be within 0..1")
+    return value
+
+
+def _wavelength(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of metres") from None
+    if not 0.005 < value < 0.5:
+        raise argparse.ArgumentTypeError(f"{value} m is not a radar wavelength")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="dinsar", description="dInSAR-Toolkit command line.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    export = sub.add_parser(
+        "export",
+        help="turn a topsApp run directory into COG products and quicklooks",
+        description="Turn a topsApp run directory (with merged/*.geo, reference/IW<n>.xml) into "
+        "Cloud-Optimized GeoTIFFs (LOS displacement in metres, positive towards the satellite; "
+        "phases; coherence and its mask; incidence and azimuth angles) and quicklook PNGs.",
+    )
+    export.add_argument("workdir", type=Path, help="topsApp run directory (holds merged/)")
+    export.add_argument("outdir", type=Path, help="directory for the products (created)")
+    export.add_argument("--reference-point", type=_reference_point, default=None,
+                        metavar="auto|none|LAT,LON",
+                        help="set the displacement to 0 at a point: 'auto' (most coherent area "
+                        "of the largest connected component) or LAT,LON; default none")  # fmt: skip
+    export.add_argument("--coherence-threshold", type=_threshold, default=0.3, metavar="T",
+                        help="coherence mask threshold, 0..1 (default 0.3)")  # fmt: skip
+    export.add_argument("--roi", default=None,
+                        help="region outlined in the quicklooks: WKT, 'W,S,E,N' or a .geojson; "
+                        "default: topsApp.xml's region of interest")  # fmt: skip
+    export.add_argument("--wavelength", type=_wavelength, default=None, metavar="METRES",
+                        help="wavelength to use ONLY if reference/IW<n>.xml lacks it "
+                        "(Sentinel-1: 0.05546576)")  # fmt: skip
+    export.add_argument("--no-quicklooks", action="store_true", help="write the rasters only")
+
+    sub.add_parser("schema", help="print the configuration's JSON schema")
+    return parser
+
+
+def _roi(spec: str | None, workdir: Path) -> object | None:
+    from shapely.geometry import box
+
+    from .products import topsapp_roi_snwe
+    from .roi import parse_roi
+
+    if spec:
+        parts = spec.split(",")
+        if len(parts) == 4 and not spec.strip().upper().startswith(("POLYGON", "MULTIPOLYGON")):
+            try:
+                return parse_roi([float(p) for p in parts], key="--roi")
+            except ValueError:
+                pass
+        return parse_roi(spec, key="--roi")
+    snwe = topsapp_roi_snwe(workdir)
+    if snwe is None:
+        return None
+    south, north, west, east = snwe
+    return box(west, south, east, north) if west < east and south < north else None
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .products import export_pair, pair_info_from_workdir
+
+    roi = _roi(args.roi, args.workdir)
+    info = pair_info_from_workdir(args.workdir) if args.workdir.is_dir() else None
+    result = export_pair(
+        args.workdir,
+        args.outdir,
+        pair_info=info,
+        reference_point=args.reference_point,
+        coherence_threshold=args.coherence_threshold,
+        wavelength_fallback=args.wavelength,
+    )
+    if not args.no_quicklooks:
+        kinds = ["wrapped_phase", "coherence"]
+        if "los_displacement.tif" in result.files:
+            kinds.insert(0, "displacement")
+        from .quicklooks import QUICKLOOKS, make_quicklooks  # matplotlib: only when drawing
+
+        make_quicklooks(
+            args.outdir, {k: args.outdir / QUICKLOOKS[k] for k in kinds}, roi=roi, info=info
+        )
+    print(f"products written to {args.outdir}")
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from .config import json_schema
+
+    print(json.dumps(json_schema(), indent=2))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from .logs import configure_logging
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    configure_logging(None, logging.DEBUG if args.verbose else logging.INFO)
+    handlers = {"export": cmd_export, "schema": cmd_schema}
+    try:
+        return handlers[args.command](args)
+    except DinsarError as exc:
+        print(f"dinsar: error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        # disk full, permission denied, read-only output: the user fixes those
+        print(f"dinsar: error: {exc.strerror or exc} ({exc.filename or 'I/O'}); check the path, "
+              "its permissions and the free space", file=sys.stderr)  # fmt: skip
+        return 1
+    except KeyboardInterrupt:
+        print("dinsar: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,21 @@
+"""Rule `processing_report`: the report's table of parameters, orbit type per date and pairs."""
+
+from pathlib import Path
+
+from _helpers import mock_snakemake, run
+from dinsar.products import read_orbit_types
+from dinsar.quicklooks import processing_html, read_stack_table
+
+
+def main(snakemake):
+    orbits = read_orbit_types(snakemake.input.orbits)
+    pairs = read_stack_table(snakemake.input.summary)
+    out = Path(snakemake.output[0])
+    part = out.with_name(out.name + ".part")
+    part.write_text(processing_html(snakemake.params.settings, orbits, pairs))
+    part.replace(out)
+
+
+if "snakemake" not in globals():
+    snakemake = mock_snakemake("processing_report", configfiles=["config/roi.yaml"])
+run(main, snakemake)

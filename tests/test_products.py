@@ -1,0 +1,357 @@
+"""Products: sign and magnitude of a known deformation, nodata, COG structure, reference points.
+
+Inputs are synthetic ISCE-format run directories (tests/isce_synthetic.py) holding a Mogi uplift
+written with ISCE's phase sign convention: an uplift is a range decrease, i.e. negative phase.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+
+import isce_synthetic as synthetic  # noqa: E402
+import rasterio  # noqa: E402
+
+from dinsar.errors import DinsarError  # noqa: E402
+from dinsar.isce_image import IsceImage, write_raster  # noqa: E402
+from dinsar.products import (  # noqa: E402
+    BYTE_NODATA,
+    SENTINEL1_WAVELENGTH_M,
+    BlockStats,
+    IsceRowReader,
+    PairInfo,
+    ProductError,
+    choose_reference_block,
+    coherence_mask,
+    downsample2,
+    expected_products,
+    export_pair,
+    label_components,
+    los_displacement_to_phase,
+    phase_to_los_displacement,
+    read_orbit_types,
+    read_wavelength,
+    robust_symmetric_limit,
+    rowcol_of,
+    window_rows,
+)
+
+FLOAT_PRODUCTS = [
+    "los_displacement.tif",
+    "unwrapped_phase.tif",
+    "wrapped_phase.tif",
+    "coherence.tif",
+    "phase_sigma.tif",
+    "incidence_angle.tif",
+    "azimuth_angle.tif",
+]
+
+
+@pytest.fixture(scope="module")
+def mogi(tmp_path_factory: pytest.TempPathFactory) -> tuple[synthetic.SyntheticRun, Path]:
+    root = tmp_path_factory.mktemp("mogi")
+    run = synthetic.write_run(root / "work")
+    out = root / "products"
+    export_pair(run.workdir, out)
+    return run, out
+
+
+def read(path: Path) -> np.ndarray:
+    with rasterio.open(path) as src:
+        return src.read(1)
+
+
+# --- pure numerics --------------------------------------------------------------------------
+
+
+def test_positive_phase_is_motion_away_from_the_satellite() -> None:
+    lam = 0.0555
+    # +4*pi/lambda * 1 cm of range increase (ISCE's sign) -> 1 cm AWAY -> d = -0.01
+    assert phase_to_los_displacement(np.array([4 * math.pi / lam * 0.01]), lam)[0] == pytest.approx(-0.01)
+    d = np.array([0.02, -0.005, np.nan])
+    back = phase_to_los_displacement(los_displacement_to_phase(d, lam), lam)
+    np.testing.assert_allclose(back, d, rtol=1e-6)
+    with pytest.raises(ProductError):
+        phase_to_los_displacement(np.zeros(2), 0.0)
+
+
+def test_coherence_mask_keeps_nodata_apart() -> None:
+    coh = np.array([[0.1, 0.3, 0.9, np.nan]], dtype=np.float32)
+    assert coherence_mask(coh, 0.3).tolist() == [[0, 1, 1, BYTE_NODATA]]
+
+
+def test_downsample2_matches_nanmean_and_nearest() -> None:
+    values = np.arange(35, dtype=np.float32).reshape(5, 7)
+    values[0, 0] = np.nan
+    values[4, 6] = np.nan  # an odd-edge block with no valid pixel stays nodata
+    padded = np.pad(values, ((0, 1), (0, 1)), constant_values=np.nan).reshape(3, 2, 4, 2)
+    with np.errstate(invalid="ignore"), pytest.warns(RuntimeWarning):
+        expected = np.nanmean(padded, axis=(1, 3))
+    np.testing.assert_allclose(downsample2(values, "AVERAGE", np.nan), expected, equal_nan=True)
+    assert downsample2(values, "NEAREST", np.nan).shape == (3, 4)
+    labels = np.array([[1, 255], [2, 2]], dtype=np.uint8)
+    assert downsample2(labels, "NEAREST", 255).tolist() == [[1]]
+
+
+def test_label_components_four_connected() -> None:
+    mask = np.array(
+        [
+            [1, 1, 0, 1],
+            [0, 1, 0, 1],
+            [1, 0, 0, 1],
+            [1, 1, 1, 1],
+        ],
+        dtype=bool,
+    )
+    labels, count = label_components(mask)
+    assert count == 2  # the U on the right joins the bottom row and the left column
+    assert labels[0, 0] == labels[1, 1] != labels[3, 3]
+    assert labels[2, 0] == labels[0, 3] == labels[3, 0]
+    assert (labels[~mask] == 0).all()
+
+
+def test_auto_reference_picks_the_most_coherent_block_of_the_largest_component() -> None:
+    coh = np.array([[0.9, 0.95, 0.2, 0.99], [0.8, 0.85, 0.2, 0.2]], dtype=np.float32)
+    ok = np.ones_like(coh, dtype=bool)
+    # without conncomp: two coherent areas; the left one (4 blocks) beats the 0.99 singleton
+    stats = BlockStats(coh, ok, np.full(coh.shape, -1, dtype=np.int32), None)
+    assert choose_reference_block(stats, 0.3)[:2] == (0, 1)
+    # with snaphu's labels: component 2 is the largest -> its best block, even if less coherent
+    labels = np.array([[1, 1, 2, 2], [2, 2, 2, 2]], dtype=np.int32)
+    sizes = np.zeros(256, dtype=np.int64)
+    sizes[1], sizes[2] = 128, 384
+    assert choose_reference_block(BlockStats(coh, ok, labels, sizes), 0.3)[:2] == (0, 3)
+    with pytest.raises(ProductError, match="reference_point"):
+        choose_reference_block(BlockStats(coh, np.zeros_like(ok), labels, sizes), 0.3)
+
+
+def test_robust_limit_and_rowcol() -> None:
+    values = np.r_[np.linspace(-1, 1, 1000), 50.0, np.nan]
+    assert 0.9 < robust_symmetric_limit(values, 98) < 1.0
+    assert robust_symmetric_limit([np.nan]) == 1.0
+    assert rowcol_of((11.5, 1 / 1200, 0, 46.45, 0, -1 / 1200), 46.45 - 68.5 / 1200, 11.5 + 177.5 / 1200) == (68, 177)
+
+
+def test_window_rows_bounded_and_tile_aligned() -> None:
+    rows = window_rows(20000, 20, 192, 15000)
+    assert rows % 256 == 0 and rows * 20000 * 20 <= 192 * 2**20
+    assert window_rows(361, 20, 192, 182) == 182
+
+
+def test_expected_products_follow_the_geocode_list() -> None:
+    full = expected_products(["merged/filt_topophase.unw", "merged/filt_topophase.flat",
+                              "merged/topophase.cor", "merged/phsig.cor", "merged/los.rdr",
+                              "merged/filt_topophase.unw.conncomp"])  # fmt: skip
+    assert set(full) == {"los_displacement", "unwrapped_phase", "wrapped_phase", "coherence",
+                         "coherence_mask", "phase_sigma", "connected_components",
+                         "incidence_angle", "azimuth_angle"}  # fmt: skip
+    assert set(expected_products(["merged/filt_topophase.flat", "merged/topophase.cor"])) == {
+        "wrapped_phase", "coherence", "coherence_mask"}  # fmt: skip
+
+
+def test_orbit_records(tmp_path: Path) -> None:
+    (tmp_path / "20210401.json").write_text(json.dumps(
+        {"date": "20210401", "orbits": [{"platform": "S1A", "type": "POEORB", "file": "x"}]}))  # fmt: skip
+    (tmp_path / "20210413.json").write_text(json.dumps({"date": "20210413", "orbits": [
+        {"platform": "S1A", "type": "RESORB", "file": "y"}]}))  # fmt: skip
+    assert read_orbit_types(sorted(tmp_path.glob("*.json"))) == {
+        "20210401": "POEORB", "20210413": "RESORB"}  # fmt: skip
+    (tmp_path / "bad.json").write_text("{")
+    with pytest.raises(ProductError, match="orbit record"):
+        read_orbit_types([tmp_path / "bad.json"])
+
+
+# --- the known deformation ------------------------------------------------------------------
+
+
+def test_mogi_uplift_recovered_with_sign_and_magnitude(mogi) -> None:
+    run, out = mogi
+    disp = read(out / "los_displacement.tif")
+    truth = run.los_truth
+    peak = np.nanmax(truth)
+    assert peak > 0.04  # an uplift seen as motion towards the satellite
+    r, c = run.centre_rc
+    assert disp[r, c] > 0 and abs(disp[r, c] - truth[r, c]) <= 0.01 * abs(truth[r, c])
+    # everywhere within 1 % of the peak, and the location of the maximum is unchanged
+    assert np.nanmax(np.abs(disp - truth)) <= 0.01 * peak
+    assert np.unravel_index(np.nanargmax(disp), disp.shape) == np.unravel_index(
+        np.nanargmax(truth), truth.shape
+    )
+    # the wavelength came from reference/IW1.xml (the nominal one would be 1.3 % off)
+    with rasterio.open(out / "los_displacement.tif") as src:
+        assert float(src.tags()["WAVELENGTH_M"]) == pytest.approx(synthetic.WAVELENGTH)
+    meta = json.loads((out / "metadata.json").read_text())
+    assert meta["wavelength_m"] == pytest.approx(synthetic.WAVELENGTH)
+
+
+def test_nodata_stays_nodata(mogi) -> None:
+    run, out = mogi
+    disp = read(out / "los_displacement.tif")
+    # zero-fill (outside the swath) and NaN inputs are NaN, nothing else is
+    np.testing.assert_array_equal(np.isnan(disp), ~run.valid)
+    assert np.isnan(read(out / "unwrapped_phase.tif")[run.nan_patch]).all()
+    zero_fill = ~run.valid
+    zero_fill[run.nan_patch] = False  # only the unw carried NaN there
+    for name in FLOAT_PRODUCTS:
+        values = read(out / name)
+        assert np.isnan(values[zero_fill]).all(), name
+        assert np.isfinite(values[~zero_fill & run.valid]).all(), name
+    mask = read(out / "coherence_mask.tif")
+    assert (mask[zero_fill] == BYTE_NODATA).all()
+    assert (mask[run.low_coherence] == 0).all()  # flagged, and the data kept:
+    assert np.nanmax(read(out / "coherence.tif")[run.low_coherence]) == pytest.approx(0.1)
+    labels = read(out / "connected_components.tif")
+    assert (labels[~run.valid] == BYTE_NODATA).all()
+    assert set(np.unique(labels[run.valid]).tolist()) == {0, 1, 2}
+
+
+def test_outputs_are_valid_cogs_on_the_input_grid(mogi) -> None:
+    run, out = mogi
+    vrt = run.workdir / "merged" / "filt_topophase.unw.geo.vrt"
+    with rasterio.open(vrt) as src:
+        transform, crs = src.transform, src.crs
+    for name in [*FLOAT_PRODUCTS, "coherence_mask.tif", "connected_components.tif"]:
+        with rasterio.open(out / name) as src:
+            assert src.driver == "GTiff"
+            assert src.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG", name
+            assert src.profile["tiled"] and src.block_shapes[0] == (512, 512)
+            assert src.overviews(1), name
+            assert src.transform == transform and src.crs == crs, name
+            assert src.nodata is not None
+            assert src.units[0] and src.descriptions[0]
+    with rasterio.open(out / "los_displacement.tif") as src:
+        tags = src.tags()
+        assert "positive towards the satellite" in tags["SIGN_CONVENTION"]
+        assert src.units == ("m",)
+        assert tags["PAIR"] == "20210401_20210413" and tags["TRACK"] == "168_DESC"
+        # the overviews are averages of the valid pixels (what quicklooks and GIS viewers show)
+        overview = src.read(1, out_shape=(src.height // 2, src.width // 2))
+        full = src.read(1)
+    quad = full[:2 * overview.shape[0], :2 * overview.shape[1]].reshape(overview.shape[0], 2, overview.shape[1], 2)
+    with np.errstate(invalid="ignore"), pytest.warns(RuntimeWarning):
+        expected = np.nanmean(quad, axis=(1, 3))
+    np.testing.assert_allclose(overview, expected, rtol=1e-5, equal_nan=True)
+    with rasterio.open(out / "incidence_angle.tif") as src:
+        assert "vertical" in src.descriptions[0]
+    with rasterio.open(out / "azimuth_angle.tif") as src:
+        assert "anticlockwise" in src.descriptions[0]
+
+
+def test_reference_point_latlon_and_auto_remove_the_unwrapper_offset(tmp_path: Path) -> None:
+    offset = 2 * math.pi * 3 + 0.7  # snaphu leaves an arbitrary constant
+    run = synthetic.write_run(tmp_path / "work", phase_offset=offset)
+    row, col = 40, 60
+    lat, lon = run.lat_lon(row, col)
+    meta = export_pair(run.workdir, tmp_path / "point", reference_point=[lat, lon]).metadata
+    disp = read(tmp_path / "point" / "los_displacement.tif")
+    assert meta["reference_point"]["method"] == "point"
+    assert abs(disp[row, col]) < 1e-5
+    window = run.los_truth[row - 1 : row + 2, col - 1 : col + 2]
+    np.testing.assert_allclose(disp, run.los_truth - np.median(window), atol=1e-6)
+
+    meta = export_pair(run.workdir, tmp_path / "auto", reference_point="auto").metadata
+    ref = meta["reference_point"]
+    assert ref["method"] == "auto" and "component 1" in ref["detail"]
+    r0, c0 = ref["row"], ref["col"]
+    # in the largest snaphu component (label 1) and not in the low-coherence lake
+    assert not (run.low_coherence[0].start <= r0 < run.low_coherence[0].stop
+                and run.low_coherence[1].start <= c0 < run.low_coherence[1].stop)  # fmt: skip
+    disp = read(tmp_path / "auto" / "los_displacement.tif")
+    shift = disp - run.los_truth
+    assert np.nanstd(shift) < 1e-6  # a pure constant shift: the offset is gone, the shape kept
+    assert abs(disp[r0, c0]) < 2e-3
+
+    with pytest.raises(ProductError, match="outside the geocoded area"):
+        export_pair(run.workdir, tmp_path / "outside", reference_point=[10.0, 10.0])
+
+
+def test_icu_style_run_without_conncomp(tmp_path: Path) -> None:
+    run = synthetic.write_run(tmp_path / "work", conncomp=False)
+    result = export_pair(run.workdir, tmp_path / "out", reference_point="auto")
+    assert "connected_components.tif" not in result.files
+    assert "coherence >=" in result.metadata["reference_point"]["detail"]
+
+
+# --- bad inputs -----------------------------------------------------------------------------
+
+
+def one_line(exc: DinsarError) -> str:
+    text = str(exc)
+    assert "\n" not in text
+    return text
+
+
+def test_bad_inputs_are_one_line_errors(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ProductError) as err:
+        export_pair(tmp_path / "empty", tmp_path / "o1")
+    assert "no geocoded products" in one_line(err.value) and "--end=geocode" in str(err.value)
+
+    with pytest.raises(ProductError, match="not a directory"):
+        export_pair(tmp_path / "missing", tmp_path / "o2")
+
+    run = synthetic.write_run(tmp_path / "nolam", wavelength=None)
+    with pytest.raises(ProductError) as err:
+        export_pair(run.workdir, tmp_path / "o3")
+    assert "radarwavelength" in one_line(err.value) and "--wavelength" in str(err.value)
+    with caplog.at_level(logging.WARNING, logger="dinsar"):
+        lam, source = read_wavelength(run.workdir, fallback=SENTINEL1_WAVELENGTH_M)
+    assert lam == SENTINEL1_WAVELENGTH_M and "fallback" in source
+    assert any("fallback" in r.getMessage() for r in caplog.records)
+
+    run = synthetic.write_run(tmp_path / "trunc")
+    unw = run.workdir / "merged" / "filt_topophase.unw.geo"
+    unw.write_bytes(unw.read_bytes()[:-100])
+    with pytest.raises(ProductError) as err:
+        export_pair(run.workdir, tmp_path / "o4")
+    assert "truncated" in one_line(err.value)
+
+    run = synthetic.write_run(tmp_path / "noxml")
+    (run.workdir / "merged" / "topophase.cor.geo.xml").unlink()
+    with pytest.raises(ProductError, match="sidecar"):
+        export_pair(run.workdir, tmp_path / "o5")
+
+    run = synthetic.write_run(tmp_path / "radar")
+    image = IsceImage("merged/phsig.cor.geo", run.width, run.length, "FLOAT")  # start 0, step 1
+    write_raster(run.workdir / "merged" / "phsig.cor.geo", [np.ones((run.length, run.width))], image)
+    with pytest.raises(ProductError, match="radar geometry"):
+        export_pair(run.workdir, tmp_path / "o6")
+    assert not list((tmp_path / "o6").glob("*.tif"))  # nothing half-written is left
+
+
+def test_failed_export_leaves_no_temporary_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    run = synthetic.write_run(tmp_path / "work")
+    import dinsar.products as products
+
+    def boom(values: np.ndarray) -> np.ndarray:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(products, "wrapped_phase", boom)
+    with pytest.raises(RuntimeError):
+        export_pair(run.workdir, tmp_path / "out")
+    assert [p.name for p in (tmp_path / "out").iterdir() if p.name.startswith(".")] == []
+
+
+def test_row_reader_handles_every_interleave(tmp_path: Path) -> None:
+    bands = [np.arange(12, dtype=np.float32).reshape(3, 4) + 100 * b for b in range(3)]
+    for scheme in ("BIL", "BIP", "BSQ"):
+        path = tmp_path / f"x_{scheme}.geo"
+        image = IsceImage(path.name, 4, 3, "FLOAT", 3, scheme, 11.0, 0.1, 47.0, -0.1)
+        write_raster(path, bands, image)
+        with IsceRowReader(path) as reader:
+            got = reader.read_rows(1, 2)
+        np.testing.assert_array_equal(got, np.stack(bands)[:, 1:3], err_msg=scheme)
+
+
+def test_pair_info_title() -> None:
+    info = PairInfo("20210401_20210413", "20210401", "20210413", 12, 35.4, "168_DESC")
+    assert info.title() == "20210401 \u2192 20210413   Btemp 12 d   Bperp 35 m   track 168_DESC"
+    assert "Bperp n/a" in PairInfo("x", bperp_m=float("nan")).title()
