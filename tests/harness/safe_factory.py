@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import functools
 import hashlib
@@ -265,9 +266,9 @@ def safe_zip_bytes(
                 data, mission=mission, pol=pol, delta=delta, orbit=parts["orbit"],
                 datatake=parts["datatake"], corners=corners, descending=descending,
             )  # fmt: skip
-            head = annotation[:200000].decode()
+            head = annotation.decode()
             width = int(re.search(r"<samplesPerBurst>(\d+)<", head)[1])
-            bursts = int(re.search(r'<burstList count="(\d+)"', annotation.decode())[1])
+            bursts = int(re.search(r'<burstList count="(\d+)"', head)[1])
             length = int(re.search(r"<linesPerBurst>(\d+)<", head)[1]) * bursts
             members[f"annotation/{new}.xml"] = annotation
             tiff = b"" if int(match[2]) in empty else sparse_tiff(width, length)
@@ -288,10 +289,8 @@ def safe_zip_bytes(
             zf.writestr(zipfile.ZipInfo(name, _STAMP), b"")
         for rel in sorted(members):
             info = zipfile.ZipInfo(top + rel, _STAMP)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.compress_level = 1
             info.external_attr = 0o644 << 16
-            zf.writestr(info, members[rel])
+            zf.writestr(info, members[rel], compress_type=zipfile.ZIP_DEFLATED, compresslevel=1)
     return buffer.getvalue()
 
 
@@ -327,6 +326,11 @@ def write_safe_zip(path: str | Path, granule: str, footprint: object, **kwargs: 
 # --- orbits -------------------------------------------------------------------------------------
 
 
+@functools.cache
+def _eof_source(platform: str) -> str:
+    return EOF_SOURCES.get(platform, EOF_SOURCES["S1A"]).read_text()
+
+
 def eof_text(platform: str, start: dt.datetime, stop: dt.datetime, *, hours: float = 1.0
              ) -> tuple[str, str, tuple[dt.datetime, dt.datetime]]:  # fmt: skip
     """A real POEORB of ``platform`` re-timed to cover [start, stop] (+- ``hours``).
@@ -334,7 +338,7 @@ def eof_text(platform: str, start: dt.datetime, stop: dt.datetime, *, hours: flo
     Returns (file name, text, validity). Only the state vectors inside the validity are kept,
     so the file is small. The state vectors are real, only their times are moved.
     """
-    source = EOF_SOURCES.get(platform, EOF_SOURCES["S1A"]).read_text()
+    source = _eof_source(platform)
     v0 = dt.datetime.fromisoformat(re.search(r"<Validity_Start>UTC=([^<]+)<", source)[1])
     centre = start + (stop - start) / 2
     # keep whole seconds so the state-vector times stay on their 10 s grid
@@ -350,7 +354,7 @@ def eof_text(platform: str, start: dt.datetime, stop: dt.datetime, *, hours: flo
         if lo <= utc <= hi:
             kept.append(_shift_times(osv, delta))
     body = "\n      ".join(kept)
-    head = head.replace(EOF_SOURCES.get(platform, EOF_SOURCES["S1A"]).stem, "@NAME@")
+    head = re.sub(r"<File_Name>[^<]*</File_Name>", "<File_Name>@NAME@</File_Name>", head)
     head = re.sub(r"<Validity_Start>UTC=[^<]+<", f"<Validity_Start>UTC={lo:%Y-%m-%dT%H:%M:%S}<", head)
     head = re.sub(r"<Validity_Stop>UTC=[^<]+<", f"<Validity_Stop>UTC={hi:%Y-%m-%dT%H:%M:%S}<", head)
     text = f'{head}<List_of_OSVs count="{len(kept)}">\n      {body}\n    </List_of_OSVs>{tail}'
@@ -404,7 +408,8 @@ def stage_inputs(
 ) -> dict[str, list[Path]]:
     """Create what staging and the DEM stage will produce, at their contract paths.
 
-    For every scene in ``scenes_geojson`` (our inventory) on the given dates: the SAFE zip in the
+    For every used scene (``dates.csv`` beside ``scenes_geojson``, our inventory) on the given
+    dates (all if None): the SAFE zip in the
     SLC cache; per date an orbit manifest ``orbits/<date>.json`` pointing at a re-timed EOF; per
     track ``dem/<track>/dem.json`` with ``dem.wgs84`` and ``geocode_dem.wgs84`` (+ .xml/.vrt).
     Existing files are left alone, so calling it twice is cheap.
@@ -414,12 +419,17 @@ def stage_inputs(
     orbits_dir = Path(orbits_dir or workspace / "cache" / "orbits").resolve()
     data = json.loads(Path(scenes_geojson).read_text())
     wanted = set(dates) if dates is not None else None
+    used = set()
+    with open(Path(scenes_geojson).with_name("dates.csv"), newline="") as handle:
+        for row in csv.DictReader(handle):
+            if row["used"] == "yes":
+                used.update(g for g in row["granules"].split(";") if g)
     made: dict[str, list[Path]] = {"zips": [], "orbits": [], "dem": []}
     by_date: dict[str, list[dict]] = {}
     tracks = set()
     for feature in data["features"]:
         props = feature["properties"]
-        if wanted is not None and props["date"] not in wanted:
+        if props["granule"] not in used or (wanted is not None and props["date"] not in wanted):
             continue
         by_date.setdefault(props["date"], []).append(feature)
         tracks.add(props["track"])

@@ -1,0 +1,418 @@
+"""ISCE execution: step groups, command resolution, resources, disk policy, and the rules run by
+Snakemake on a staged workspace with the topsApp double (end to end, resume at unwrap, errors).
+
+The staged inputs (SLC zips, orbit and DEM manifests) are written at the paths the staging and
+DEM rules produce, before Snakemake runs; only ISCE outputs are targeted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dinsar.config import validate_config
+from dinsar.isce_image import read_band, read_image
+from dinsar.isce_run import (
+    GROUPS,
+    HYP3_MEMORY_MB,
+    STEP_ORDER,
+    IsceRunError,
+    TopsAppNotFound,
+    check_after,
+    check_resume_state,
+    cleanup,
+    geocode_products,
+    group_outputs,
+    keep_after_geocode,
+    memory_mb,
+    pair_bursts,
+    pair_inputs,
+    pair_params,
+    pair_targets,
+    resolve_topsapp,
+    runtime_min,
+    step_command,
+)
+from dinsar.search import run_search
+from harness import safe_factory as sf
+from workflow_runner import executed_rules, output_of, snakemake
+
+DOUBLE = Path(__file__).resolve().parent / "topsapp_double" / "topsApp.py"
+ROI = "POLYGON ((-121.2 54.5, -120.8 54.5, -120.8 54.8, -121.2 54.8, -121.2 54.5))"
+STACK = "S1A_IW_SLC__1SSV_20160528T141908_20160528T141938_011460_011746_335C_stack.yml"
+WAVELENGTH = 0.05546576
+GEOCODED = ["filt_topophase.unw", "filt_topophase.flat", "topophase.cor", "phsig.cor", "los.rdr",
+            "filt_topophase.unw.conncomp"]  # fmt: skip
+GROUP_RULES = [f"isce_{g.name}" for g in GROUPS]
+# The staged inputs stand for what staging and the DEM stage produce; only the search and the
+# ISCE rules may run, so no staging rule ever re-makes (downloads) them in a test.
+ALLOWED = ["--allowed-rules", "search", "topsapp_xml", *GROUP_RULES, "isce_cleanup"]
+
+
+# --- steps and commands ------------------------------------------------------------------------
+
+
+def test_step_order_matches_topsapp(shared_dir: Path) -> None:
+    facts = json.loads((shared_dir / "reference/isce2/topsapp_steps.json").read_text())
+    assert list(STEP_ORDER) == facts["step_order"]
+
+
+def test_groups_run_startup_to_geocode_once_each() -> None:
+    steps = [s for g in GROUPS for s in g.steps]
+    assert steps == list(STEP_ORDER[: STEP_ORDER.index("geocode") + 1])
+    assert [g.name for g in GROUPS] == ["preprocess", "topo", "coregistration", "interferogram",
+                                        "filter", "unwrap", "geocode"]  # fmt: skip
+    assert GROUPS[5].steps == ("unwrap", "unwrap2stage") and GROUPS[5].previous_step == "filter"
+
+
+def test_step_command_is_an_argument_list_with_equals() -> None:
+    assert step_command(["/opt/isce/topsApp.py"], "coregistration") == [
+        "/opt/isce/topsApp.py", "topsApp.xml", "--start=subsetoverlaps", "--end=fineresamp"]  # fmt: skip
+
+
+def executable(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("#!/bin/sh\nexit 0\n")
+    path.chmod(path.stat().st_mode | stat.S_IXUSR)
+    return path
+
+
+def test_topsapp_on_path(tmp_path: Path) -> None:
+    found = executable(tmp_path / "bin" / "topsApp.py")
+    command, env = resolve_topsapp(None, {"PATH": str(tmp_path / "bin")})
+    assert command == [str(found)]
+
+
+def test_topsapp_from_isce_home(tmp_path: Path) -> None:
+    """The conda package sets ISCE_HOME but does not put its applications on PATH."""
+    home = tmp_path / "site-packages" / "isce"
+    found = executable(home / "applications" / "topsApp.py")
+    command, env = resolve_topsapp(None, {"PATH": "/usr/bin", "ISCE_HOME": str(home)})
+    assert command == [str(found)]
+    assert env["PATH"].split(os.pathsep)[0] == str(home / "applications")
+
+
+def test_topsapp_from_config_command(tmp_path: Path) -> None:
+    apptainer = executable(tmp_path / "bin" / "apptainer")
+    env = {"PATH": str(tmp_path / "bin")}
+    command, _ = resolve_topsapp("apptainer exec --bind '/data dir' isce2.sif topsApp.py", env)
+    assert command == [str(apptainer), "exec", "--bind", "/data dir", "isce2.sif", "topsApp.py"]
+    command, _ = resolve_topsapp([str(apptainer), "exec", "x.sif", "topsApp.py"], env)
+    assert command[0] == str(apptainer)
+
+
+def test_topsapp_not_found_says_how_to_install(tmp_path: Path) -> None:
+    with pytest.raises(TopsAppNotFound) as err:
+        resolve_topsapp(None, {"PATH": str(tmp_path)})
+    assert "topsApp.py not found" in str(err.value)
+    assert "envs/isce2.yaml" in str(err.value) and "isce.topsapp" in str(err.value)
+    with pytest.raises(TopsAppNotFound, match="'singularity' is not an executable"):
+        resolve_topsapp("singularity exec isce.sif topsApp.py", {"PATH": str(tmp_path)})
+
+
+def test_resume_needs_the_previous_pickle(tmp_path: Path) -> None:
+    check_resume_state(tmp_path, "preprocess")  # starts from nothing
+    with pytest.raises(IsceRunError, match=r"cannot start unwrap at step unwrap: PICKLE/filter"):
+        check_resume_state(tmp_path, "unwrap")
+    (tmp_path / "PICKLE").mkdir()
+    for name in ("filter", "filter.xml"):
+        (tmp_path / "PICKLE" / name).write_text("x")
+    check_resume_state(tmp_path, "unwrap")
+
+
+def test_missing_swath_after_preprocess_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "PICKLE").mkdir()
+    for name in ("verifyDEM", "verifyDEM.xml"):
+        (tmp_path / "PICKLE" / name).write_text("x")
+    (tmp_path / "reference").mkdir()
+    (tmp_path / "reference" / "IW2.xml").write_text("<x/>")
+    info = {"swaths": [2], "output_dirs": {"reference": "reference", "secondary": "secondary"},
+            "unwrap": True, "unwrapper": "snaphu_mcf"}  # fmt: skip
+    with pytest.raises(IsceRunError) as err:
+        check_after(tmp_path, "preprocess", info)
+    assert "secondary/IW2.xml was not written" in str(err.value)
+    assert "Could not extract" in str(err.value)
+
+
+# --- declared outputs --------------------------------------------------------------------------
+
+
+def test_group_outputs_are_real_files() -> None:
+    assert group_outputs("topo", unwrap=True, unwrapper="snaphu_mcf") == {
+        "state": ["PICKLE/topo"], "metadata": ["PICKLE/topo.xml"], "products": []}  # fmt: skip
+    assert group_outputs("unwrap", unwrap=True, unwrapper="icu")["products"] == [
+        "merged/filt_topophase.unw", "merged/filt_topophase.conncomp"]  # fmt: skip
+    assert group_outputs("unwrap", unwrap=False, unwrapper="snaphu")["products"] == []
+    geo = group_outputs("geocode", unwrap=True, unwrapper="snaphu", geocode=["merged/los.rdr"])
+    assert geo["products"] == ["merged/los.rdr.geo", "merged/los.rdr.geo.xml", "merged/los.rdr.geo.vrt",
+                               "merged/dem.crop", "merged/dem.crop.xml", "merged/dem.crop.vrt"]  # fmt: skip
+
+
+def test_geocode_list_keeps_only_files_topsapp_writes() -> None:
+    default = [f"merged/{n}" for n in GEOCODED]
+    common = {"ionosphere": False, "looks": (19, 7)}
+    assert geocode_products(default, unwrap=True, unwrapper="snaphu_mcf", strict=True, **common) == default
+    kept = geocode_products(default, unwrap=False, unwrapper="snaphu_mcf", strict=False, **common)
+    assert kept == ["merged/filt_topophase.flat", "merged/topophase.cor", "merged/phsig.cor", "merged/los.rdr"]
+    with pytest.raises(IsceRunError, match="only written with isce.unwrap: true.*silently skip"):
+        geocode_products(default, unwrap=False, unwrapper="snaphu_mcf", strict=True, **common)
+    with pytest.raises(IsceRunError, match="not what unwrapper icu writes"):
+        geocode_products(default, unwrap=True, unwrapper="icu", strict=True, **common)
+    with pytest.raises(IsceRunError, match=r"only written at 1x1 looks"):
+        geocode_products(["merged/lat.rdr"], unwrap=True, unwrapper="icu", strict=True, **common)
+
+
+def test_pair_inputs_follow_the_staging_contract() -> None:
+    from types import SimpleNamespace as NS
+
+    def acquisition(date: str, ipf: str, granules: list[str]) -> NS:
+        return NS(date=date, track="13_DESC", platform="S1A", granules=granules,
+                  scenes=[NS(ipf=ipf) for _ in granules])  # fmt: skip
+
+    ref = acquisition("20150603", "002.36", ["A1", "A2"])
+    sec = acquisition("20150627", "002.43", ["B1", "B2"])
+
+    def ws(*parts: str) -> str:
+        return "/ws/" + "/".join(parts)
+
+    def cache(kind: str, *parts: str) -> str:
+        return f"/cache/{kind}/" + "/".join(parts)
+
+    inputs = pair_inputs(ref, sec, ws=ws, cache=cache)
+    assert inputs == {
+        "ref_zips": ["/cache/slc/A1.zip", "/cache/slc/A2.zip"],
+        "sec_zips": ["/cache/slc/B1.zip", "/cache/slc/B2.zip"],
+        "ref_orbit": "/ws/orbits/20150603.json", "sec_orbit": "/ws/orbits/20150627.json",
+        "dem": "/ws/dem/13_DESC/dem.json",
+        "aux": ["/ws/aux_cal/20150603.json"],  # only the IPF 002.36 date
+    }  # fmt: skip
+    assert "aux" not in pair_inputs(sec, sec, ws=ws, cache=cache)
+    assert pair_params(ref, sec)["secondary"] == {"date": "20150627", "platform": "S1A",
+                                                  "track": "13_DESC", "granules": ["B1", "B2"]}  # fmt: skip
+    targets = pair_targets(["P"], ws, geocode=["merged/los.rdr"], unwrap=True, unwrapper="icu",
+                           keep="products")  # fmt: skip
+    assert targets[0] == "/ws/work/P/merged/los.rdr.geo" and targets[-1] == "/ws/work/P/cleanup.json"
+    assert "/ws/work/P/cleanup.json" not in pair_targets(
+        ["P"], ws, geocode=["merged/los.rdr"], unwrap=True, unwrapper="icu", keep="all")
+
+
+def test_pair_bursts_from_the_record_or_the_estimate(tmp_path: Path) -> None:
+    info = tmp_path / "dinsar_pair.json"
+    assert pair_bursts(info, 12) == 12
+    info.write_text(json.dumps({"bursts": 5}))
+    assert pair_bursts(info, 12) == 5
+
+
+# --- resources ---------------------------------------------------------------------------------
+
+
+def test_memory_model_follows_hyp3s_table() -> None:
+    """For each HyP3 tier (looks, up to N bursts): our estimate at N exceeds the tier below
+    (HyP3 found that not enough), and at the tier's first burst count fits in the tier."""
+    previous: dict[str, tuple[int, int]] = {}
+    for looks, max_bursts, tier_mb in HYP3_MEMORY_MB:
+        rg, az = (int(v) for v in looks.split("x"))
+        first, below_mb = previous.get(looks, (1, 0))
+        assert memory_mb("topo", max_bursts, rg, az) > below_mb, (looks, max_bursts)
+        assert memory_mb("topo", first, rg, az) <= tier_mb, (looks, first)
+        previous[looks] = (max_bursts + 1, tier_mb)
+    assert memory_mb("topo", 27, 19, 7) == pytest.approx(16500, rel=0.05)  # 3 swaths x 9 bursts
+    assert memory_mb("topo", 3, 19, 7, attempt=2) == 1.5 * memory_mb("topo", 3, 19, 7)
+    assert memory_mb("preprocess", 27, 19, 7) == 2000
+    assert memory_mb("geocode", 27, 19, 7) < memory_mb("topo", 27, 19, 7)
+
+
+def test_runtime_scales_with_bursts_and_threads() -> None:
+    assert runtime_min("topo", 27, 19, 7, 4) > runtime_min("topo", 3, 19, 7, 4) >= 10
+    assert runtime_min("topo", 27, 19, 7, 1) > runtime_min("topo", 27, 19, 7, 8)
+    assert runtime_min("unwrap", 27, 5, 1, 1) > runtime_min("unwrap", 27, 19, 7, 1)
+    assert runtime_min("topo", 27, 19, 7, 4, attempt=2) == 2 * runtime_min("topo", 27, 19, 7, 4)
+
+
+# --- disk policy -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "rel,kept",
+    [
+        ("merged/filt_topophase.unw.geo", True), ("merged/filt_topophase.unw.geo.vrt", True),
+        ("merged/dem.crop.xml", True), ("merged/filt_topophase.unw", False),
+        ("merged/filt_topophase.unw.xml", False), ("merged/los.rdr.full.vrt", False),
+        ("PICKLE/topo", False), ("PICKLE/topo.xml", True), ("PICKLE/geocode", True),
+        ("reference/IW2.xml", True), ("fine_coreg/IW2.xml", True),
+        ("reference/IW2/burst_01.slc.vrt", False), ("geom_reference/IW2/lat_01.rdr", False),
+        ("ESD/combined_IW2.int", False), ("fine_coreg/IW2/burst_01.slc", False),
+        ("topsApp.xml", True), ("isce.log", True), ("dinsar_pair.json", True),
+    ],
+)  # fmt: skip
+def test_keep_products_rule(rel: str, kept: bool) -> None:
+    assert keep_after_geocode(rel) is kept
+
+
+def test_cleanup_refuses_before_geocode_and_keeps_metadata(tmp_path: Path) -> None:
+    for rel in ("merged/los.rdr.geo", "merged/los.rdr", "merged/los.rdr.xml", "reference/IW2.xml",
+                "reference/IW2/burst_01.slc.xml", "reference/IW2/burst_01.slc.vrt",
+                "geom_reference/IW2/lat_01.rdr", "geom_reference/IW2/lat_01.rdr.xml"):  # fmt: skip
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(b"1234")
+    with pytest.raises(IsceRunError, match="not deleting intermediates"):
+        cleanup(tmp_path, [tmp_path / "merged/filt_topophase.unw.geo"])
+    summary = cleanup(tmp_path, [tmp_path / "merged/los.rdr.geo"])
+    left = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file())
+    assert left == ["merged/los.rdr.geo", "reference/IW2.xml"]
+    assert summary["removed_files"] == 6 and summary["freed_bytes"] == 24
+    assert not (tmp_path / "geom_reference").exists()
+
+
+# --- Snakemake on a staged workspace -----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def inventory(tmp_path_factory: pytest.TempPathFactory, shared_dir: Path) -> Path:
+    """The path-13 stack as an asf_search GeoJSON export (what `inventory:` reads)."""
+    import asf_search
+    import yaml
+    from asf_search.search.search_generator import as_ASFProduct
+
+    text = (shared_dir / "fixtures" / "asf_search" / STACK).read_text()
+    records = yaml.safe_load(text)
+    session = asf_search.ASFSession()
+    products = [as_ASFProduct({"umm": r["umm"], "meta": r["meta"]}, session) for r in records]
+    path = tmp_path_factory.mktemp("inventory") / "stack.geojson"
+    path.write_text(json.dumps(asf_search.ASFSearchResults(products).geojson()))
+    return path
+
+
+def env_for(path_double: bool = True, **extra: str) -> dict[str, str]:
+    """PATH with the double (and this Python for its shebang); no double settings leak in."""
+    parts = [str(Path(sys.executable).parent), os.environ.get("PATH", "")]
+    if path_double:
+        parts.insert(0, str(DOUBLE.parent))
+    env = {"PATH": os.pathsep.join(parts), "ISCE_HOME": ""}
+    for key in os.environ:
+        if key.startswith("DINSAR_DOUBLE_"):
+            env[key] = ""
+    env.update(extra)
+    return env
+
+
+SEARCH = {"roi": ROI, "dates": {"start": "2016-09-01", "end": "2017-03-01"}}  # 8 dates, 7 pairs
+
+
+@pytest.fixture(scope="module")
+def searched(tmp_path_factory: pytest.TempPathFactory, inventory: Path) -> Path:
+    """The search checkpoint's outputs, made once by the code the checkpoint runs; each test's
+    workspace starts from a copy (Snakemake then treats the checkpoint as done)."""
+    folder = tmp_path_factory.mktemp("searched")
+    cfg = validate_config({**SEARCH, "workspace": str(folder / "ws"), "inventory": str(inventory)})
+    run_search(cfg, folder / "inventory" / "scenes.geojson", folder / "inventory" / "dates.csv")
+    return folder / "inventory"
+
+
+def staged(tmp_path: Path, searched: Path, inventory: Path, dates: list[str],
+           keep: str = "products", **isce: object) -> tuple[Path, dict]:  # fmt: skip
+    """A workspace with the search done and the staged inputs of ``dates`` in place."""
+    workspace = tmp_path / "ws"
+    shutil.copytree(searched, workspace / "inventory")
+    config = {**SEARCH, "workspace": str(workspace), "inventory": str(inventory),
+              "isce": {"threads": 1, **isce}, "keep": keep}  # fmt: skip
+    sf.stage_inputs(workspace, workspace / "cache" / "slc", workspace / "inventory" / "scenes.geojson",
+                    dates, dem_bounds=[-121.6, 54.2, -120.4, 55.1], dem_posting=1 / 400)  # fmt: skip
+    return workspace, config
+
+
+def targets_of(workspace: Path, pairs: list[str], keep: str = "products") -> list[str]:
+    out = []
+    for pair in pairs:
+        out += [str(workspace / "work" / pair / "merged" / f"{n}.geo") for n in GEOCODED]
+        if keep == "products":
+            out.append(str(workspace / "work" / pair / "cleanup.json"))
+    return out
+
+
+def test_end_to_end_three_pairs(tmp_path: Path, searched: Path, inventory: Path) -> None:
+    dates = ["20160901", "20161007", "20161031", "20161124"]
+    pairs = ["20160901_20161007", "20161007_20161031", "20161031_20161124"]
+    workspace, config = staged(tmp_path, searched, inventory, dates)
+    targets = targets_of(workspace, pairs)
+    result = snakemake(tmp_path, config, "--cores", "2", *targets, *ALLOWED,
+                       env=env_for(DINSAR_DOUBLE_DEFO_AMP_M="0.01"))  # fmt: skip
+    assert result.returncode == 0, output_of(result)
+    ran = executed_rules(result)
+    for rule in ["topsapp_xml", *GROUP_RULES, "isce_cleanup"]:
+        assert ran.count(rule) == 3, rule
+    expected = 4 * np.pi / WAVELENGTH * 0.01
+    for pair in pairs:
+        work = workspace / "work" / pair
+        info = json.loads((work / "dinsar_pair.json").read_text())
+        assert info["swaths"] == [2] and info["bursts"] >= 2
+        unw = work / "merged" / "filt_topophase.unw.geo"
+        image = read_image(unw.with_name(unw.name + ".xml"))
+        assert image.delta_lon == pytest.approx(1 / 200)  # the geocode DEM's posting
+        assert image.first_lon <= -121.25 + 1e-9 and image.first_lat >= 54.85 - 1e-9
+        phase = read_band(unw, 2)
+        row = int(round((image.first_lat - 54.65) / -image.delta_lat))
+        col = int(round((-121.0 - image.first_lon) / image.delta_lon))
+        assert phase[row, col] == pytest.approx(expected, rel=0.1)  # + = range increase
+        # keep: products: intermediates gone, products, metadata and logs kept
+        for gone in ("geom_reference", "fine_coreg/IW2", "fine_offsets", "ESD", "reference/IW2",
+                     "merged/filt_topophase.unw", "merged/los.rdr.full.xml", "PICKLE/topo"):  # fmt: skip
+            assert not (work / gone).exists(), gone
+        for kept in ("reference/IW2.xml", "secondary/IW2.xml", "PICKLE/topo.xml", "topsApp.xml",
+                     "merged/dem.crop", "merged/los.rdr.geo.vrt", "isce.log"):  # fmt: skip
+            assert (work / kept).exists(), kept
+        assert json.loads((work / "cleanup.json").read_text())["freed_bytes"] > 0
+        log = (workspace / "logs" / "isce_unwrap" / f"{pair}.log").read_text()
+        assert "--start=unwrap --end=unwrap2stage" in log and "Running step unwrap2stage" in log
+        assert (workspace / "benchmarks" / "isce_topo" / f"{pair}.tsv").is_file()
+    again = snakemake(tmp_path, config, "-n", *targets, *ALLOWED, env=env_for())
+    assert again.returncode == 0 and "Nothing to be done" in output_of(again)
+
+
+def test_resume_at_unwrap_reruns_nothing_earlier(tmp_path: Path, searched: Path, inventory: Path) -> None:
+    dates = ["20161007", "20161031"]
+    pair = "20161007_20161031"
+    # the configured-command route: no double on PATH
+    workspace, config = staged(tmp_path, searched, inventory, dates, keep="all",
+                               topsapp=[sys.executable, str(DOUBLE)])  # fmt: skip
+    targets = targets_of(workspace, [pair], keep="all")
+    failed = snakemake(tmp_path, config, "--cores", "2", *targets, *ALLOWED,
+                       env=env_for(path_double=False, DINSAR_DOUBLE_FAIL_AT="unwrap"))  # fmt: skip
+    assert failed.returncode != 0
+    assert "injected failure in step unwrap" in (workspace / "logs/isce_unwrap" / f"{pair}.log").read_text()
+    assert "isce_unwrap" in executed_rules(failed)
+    work = workspace / "work" / pair
+    before = {p: (work / p).stat().st_mtime_ns for p in ("PICKLE/topo", "PICKLE/filter", "merged/phsig.cor")}
+    fixed = snakemake(tmp_path, config, "--cores", "2", *targets, *ALLOWED,
+                      env=env_for(path_double=False))  # fmt: skip
+    assert fixed.returncode == 0, output_of(fixed)
+    assert executed_rules(fixed) == ["isce_unwrap", "isce_geocode"]
+    assert {p: (work / p).stat().st_mtime_ns for p in before} == before
+    assert (work / "geom_reference").is_dir()  # keep: all
+
+
+def test_clear_errors_for_a_bad_zip_and_a_missing_topsapp(tmp_path: Path, searched: Path, inventory: Path) -> None:
+    dates = ["20161007", "20161031", "20161124"]
+    workspace, config = staged(tmp_path, searched, inventory, dates)
+    bad = next((workspace / "cache" / "slc").glob("*20161124T*.zip"))
+    granule = bad.name.removesuffix(".zip")
+    props = next(f["properties"] for f in json.loads((workspace / "inventory/scenes.geojson").read_text())["features"]
+                 if f["properties"]["granule"] == granule)  # fmt: skip
+    footprint = next(f["geometry"]["coordinates"][0] for f in json.loads(
+        (workspace / "inventory/scenes.geojson").read_text())["features"] if f["properties"]["granule"] == granule)  # fmt: skip
+    bad.write_bytes(sf.safe_zip_bytes(granule, footprint, ipf=props["ipf"], layout="nested"))
+    targets = targets_of(workspace, ["20161007_20161031", "20161031_20161124"])
+    result = snakemake(tmp_path, config, "--cores", "2", "--keep-going", *targets, *ALLOWED,
+                       env=env_for(path_double=False))  # fmt: skip
+    assert result.returncode != 0
+    text = output_of(result)
+    assert "error in rule topsapp_xml" in text and "holds 'safe/' at its top level" in text
+    assert "error in rule isce_preprocess" in text and "topsApp.py not found on PATH" in text
+    assert not (workspace / "work" / "20161007_20161031" / "PICKLE").exists()
