@@ -12,6 +12,11 @@ configfile: "config/config.yaml"
 include: "rules/common.smk"
 include: "rules/search.smk"
 include: "rules/plan.smk"
+include: "rules/staging.smk"
+include: "rules/dem.smk"
+include: "rules/isce.smk"
+include: "rules/products.smk"
+include: "rules/report.smk"
 
 
 rule all:

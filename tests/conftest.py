@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+
 from harness import REPO_ROOT, SHARED_ENV_VAR, netguard
 from harness import shared_dir as locate_shared_dir
 from harness.cmr import STACK_FIXTURE, CMREmulator, load_records
@@ -129,3 +130,65 @@ def asf_session(ca_bundle: str) -> Iterator[asf_search.ASFSession]:
     session.trust_env = False
     yield session
     session.close()
+
+
+# --- staging services (product downloads + Earthdata login, orbit bucket, DEM tiles) ---------
+
+if TYPE_CHECKING:
+    from typing import Protocol
+
+    from harness.dem_tiles import DemTileServer
+    from harness.earthdata import EarthdataEmulator
+    from harness.orbit_server import OrbitBucket
+
+    class _Closable(Protocol):
+        def close(self) -> None: ...
+
+
+@pytest.fixture
+def earthdata(https_server: LocalHTTPSServer) -> Iterator[EarthdataEmulator]:
+    """Products on 127.0.0.1 behind an Earthdata-style login on localhost (fresh per test)."""
+    from harness.earthdata import EarthdataEmulator
+
+    emulator = EarthdataEmulator(https_server)
+    yield from _served(https_server, emulator)
+
+
+@pytest.fixture
+def orbit_bucket(https_server: LocalHTTPSServer) -> Iterator[OrbitBucket]:
+    """The ASF orbit bucket, empty: tests add the real EOFs or re-timed copies."""
+    from harness.orbit_server import OrbitBucket
+
+    yield from _served(https_server, OrbitBucket(https_server))
+
+
+@pytest.fixture
+def dem_tiles(https_server: LocalHTTPSServer, shared_dir: Path) -> Iterator[DemTileServer]:
+    """DEM tile mirror: the Los Angeles GLO-30 fixture tiles, synthetic tiles elsewhere."""
+    from harness.dem_tiles import DemTileServer
+
+    server = DemTileServer(https_server)
+    server.add_los_angeles(shared_dir)
+    yield from _served(https_server, server)
+
+
+def _served(https_server: LocalHTTPSServer, service: _Closable) -> Iterator[_Closable]:
+    """Yield a service with a clean request log; fail on handler crashes; unregister it."""
+    https_server.clear_log()
+    https_server.take_errors()
+    yield service
+    service.close()
+    errors = https_server.take_errors()
+    if errors:
+        pytest.fail("local HTTPS handler crashed:\n" + "\n".join(errors))
+
+
+@pytest.fixture
+def netrc_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A temporary HOME (so ~/.netrc is never the real one) and no Earthdata variables."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    for name in ("NETRC", "EARTHDATA_USERNAME", "EARTHDATA_PASSWORD", "EARTHDATA_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    return home

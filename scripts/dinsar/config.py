@@ -158,7 +158,14 @@ class Dem(_Section):
     file_vertical_datum: Literal["ellipsoid", "egm08", "egm96"] | None = None
     geocode_resample: int = Field(default=3, ge=1, le=10)
     tiles_url: str | None = Field(
-        default=None, description="Override of the DEM tile server (mirrors, tests)"
+        default=None,
+        description="Mirror of the DEM tiles: replaces scheme and host of each tile URL in "
+        "dem_stitcher's tile index, the path is kept (mirrors, tests)",
+    )
+    geoid: str | None = Field(
+        default=None,
+        description="Geoid raster (path or URL) for geoid -> ellipsoid heights; null = "
+        "dem_stitcher's default for the source (EGM2008 for glo_30/glo_90)",
     )
 
     @model_validator(mode="after")
@@ -179,12 +186,17 @@ class Orbits(_Section):
     source: Literal["asf", "cdse"] = "asf"
     asf_url: str | None = Field(default=None, description="Override of the ASF orbit bucket URL")
     margin_seconds: float = Field(default=60, ge=0)
+    aux_cal_url: str | None = Field(
+        default=None,
+        description="Where S1A/S1B_AUX_CAL_<version>.zip are fetched from; null = the ESA SAR MPC",
+    )
 
 
 class Download(_Section):
     chunk_mb: float = Field(default=8, gt=0, le=1024)
     disk_margin_gb: float = Field(default=5, ge=0)
     edl_host: str = "urs.earthdata.nasa.gov"
+    progress_seconds: float = Field(default=30, gt=0, le=3600)
 
 
 class Isce(_Section):

@@ -1,0 +1,633 @@
+"""The DEM of a track, in ISCE format: stitched with dem_stitcher, or converted from the user's file.
+
+Coverage. The DEM covers the union of the footprints of the track's used scenes that overlap
+the ROI (every date, not only one), plus ``dem.buffer`` degrees. topsApp's topo step runs over
+every burst of those scenes that touches the ROI, and each burst lies inside its scene's
+footprint, so the "DEM outside coverage" and runTopo edge failures cannot happen.
+
+Heights are ellipsoidal (WGS84): dem_stitcher removes the geoid with ``dst_ellipsoidal_height``;
+a user DEM declared ``egm08``/``egm96`` is converted the same way (``remove_geoid``).
+
+Registration. dem_stitcher with ``dst_area_or_point='Point'`` keeps GLO-30's native grid, whose
+samples sit on whole arc-seconds; its (GDAL) transform names the corner half a pixel up-left of
+the first sample. ISCE treats ``startingvalue`` as the position of the first *sample*
+(topozero: lon = start + i*delta; ISCE's own SRTM stitcher writes the integer-degree tile edge
+where the first SRTM sample lies), so we write ``corner + delta/2``. GDAL's ISCE driver (used
+by HyP3) writes the corner instead: half a pixel (15 m) off.
+
+Tiles. dem_stitcher finds tiles through its tile index (``data/<dataset>.parquet``: tile id,
+footprint, URL) and, given ``dst_tile_dir``, reads tiles already present there instead of
+downloading them. We fetch the tiles ourselves into the shared ``cache/dem_tiles`` first
+(resumable, locked, CA bundle, retries; ``dem.tiles_url`` replaces the scheme and host of each
+URL), so dem_stitcher itself makes no tile request. The geoid is read by GDAL from
+``dem.geoid`` (a path or URL) or dem_stitcher's default.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import warnings
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import urlsplit
+
+import numpy as np
+import requests
+import shapely
+from shapely.geometry import MultiPolygon, Polygon, box
+
+from .download import DEFAULT_POLICY, DownloadError, Policy, Target, download
+from .errors import DinsarError
+from .isce_image import IsceImage, read_image, write_raster
+
+log = logging.getLogger(__name__)
+
+DEM_NAME = "dem.wgs84"
+GEOCODE_DEM_NAME = "geocode_dem.wgs84"
+ZIPPED_DATASETS = ("srtm_v3", "nasadem")  # tiles come as .zip and need Earthdata login
+ARCSEC = 1 / 3600
+# property names ISCE accepts in a DEM's XML (isce_image_xml.md); anything else is fatal there
+ISCE_DEM_PROPERTIES = frozenset(
+    {
+        "isce_version", "access_mode", "byte_order", "data_type", "extra_file_name", "family",
+        "file_name", "image_type", "length", "name", "number_bands", "reference", "scheme",
+        "width", "xmax", "xmin", "metadata_location",
+    }
+)  # fmt: skip
+ISCE_COORDINATE_PROPERTIES = frozenset(
+    {"delta", "endingvalue", "family", "name", "size", "startingvalue"}
+)
+
+
+class DemError(DinsarError):
+    """The DEM cannot be made (coverage, tiles, local file) or came out wrong."""
+
+
+# --- coverage (pure) --------------------------------------------------------------------------
+
+
+def dem_bounds(
+    footprints: Iterable[Polygon | MultiPolygon],
+    roi: Polygon | MultiPolygon,
+    buffer: float,
+    what: str = "the track",
+) -> tuple[float, float, float, float]:
+    """[W, S, E, N]: the union of the footprints that overlap the ROI, plus ``buffer`` degrees.
+
+    Rounded outwards to 1e-6 degree so that the same scenes always give the same bounds.
+    """
+    hits = [f for f in footprints if f.intersects(roi)]
+    if not hits:
+        raise DemError(f"no used scene of {what} overlaps the ROI; the DEM would be empty")
+    west, south, east, north = shapely.union_all(hits).bounds
+    return (
+        max(math.floor((west - buffer) * 1e6) / 1e6, -180.0),
+        max(math.floor((south - buffer) * 1e6) / 1e6, -90.0),
+        min(math.ceil((east + buffer) * 1e6) / 1e6, 180.0),
+        min(math.ceil((north + buffer) * 1e6) / 1e6, 90.0),
+    )
+
+
+def track_footprints(acquisitions: Iterable[Any], track: str) -> list[Polygon | MultiPolygon]:
+    """Footprints of every scene of the track's used acquisitions (``Stack.used``)."""
+    return [s.footprint for a in acquisitions if a.track == track and a.used for s in a.scenes]
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A north-up lon/lat grid described by its first *sample* (ISCE's startingvalue)."""
+
+    first_lon: float
+    delta_lon: float
+    first_lat: float
+    delta_lat: float  # negative: north-up
+    width: int
+    length: int
+
+    @classmethod
+    def from_transform(cls, transform: Any, width: int, length: int) -> Grid:
+        """From a GDAL/rasterio transform (corner convention): the sample is half a pixel in."""
+        if transform.b != 0 or transform.d != 0 or transform.e >= 0:
+            raise DemError(f"the DEM grid is rotated or not north-up ({transform})")
+        return cls(
+            first_lon=transform.c + transform.a / 2,
+            delta_lon=transform.a,
+            first_lat=transform.f + transform.e / 2,
+            delta_lat=transform.e,
+            width=width,
+            length=length,
+        )
+
+    @property
+    def last_lon(self) -> float:
+        return self.first_lon + (self.width - 1) * self.delta_lon
+
+    @property
+    def last_lat(self) -> float:
+        return self.first_lat + (self.length - 1) * self.delta_lat
+
+    def sample_bounds(self) -> tuple[float, float, float, float]:
+        """[W, S, E, N] of the sample positions (what ISCE can interpolate within)."""
+        return (self.first_lon, self.last_lat, self.last_lon, self.first_lat)
+
+    def coarsen(self, k: int) -> Grid:
+        """The grid of :func:`block_mean` (each coarse sample at the centre of its k x k block)."""
+        return Grid(
+            first_lon=self.first_lon + (k - 1) / 2 * self.delta_lon,
+            delta_lon=self.delta_lon * k,
+            first_lat=self.first_lat + (k - 1) / 2 * self.delta_lat,
+            delta_lat=self.delta_lat * k,
+            width=self.width // k,
+            length=self.length // k,
+        )
+
+
+def block_mean(values: np.ndarray, k: int) -> np.ndarray:
+    """Mean of k x k blocks (the partial blocks at the far edges are dropped)."""
+    if k == 1:
+        return values.astype(np.float32, copy=True)
+    length, width = (values.shape[0] // k) * k, (values.shape[1] // k) * k
+    trimmed = values[:length, :width].astype(np.float64)
+    coarse = trimmed.reshape(length // k, k, width // k, k).mean(axis=(1, 3))
+    return coarse.astype(np.float32)
+
+
+def fill_voids(values: np.ndarray) -> tuple[np.ndarray, int]:
+    """NaN (ocean, voids) -> 0, as ISCE needs finite heights; returns the count replaced."""
+    voids = ~np.isfinite(values)
+    count = int(voids.sum())
+    out = values.astype(np.float32, copy=True)
+    out[voids] = 0.0
+    return out, count
+
+
+# --- ISCE files -------------------------------------------------------------------------------
+
+
+def write_isce_dem(path: Path, values: np.ndarray, grid: Grid) -> IsceImage:
+    """Write the float32 raster with its .xml and .vrt, then check them (see check_isce_dem)."""
+    path = path.resolve()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if values.shape != (grid.length, grid.width):
+        raise DemError(f"internal: DEM array {values.shape} does not match its grid {grid}")
+    image = IsceImage(
+        file_name=str(path),
+        width=grid.width,
+        length=grid.length,
+        data_type="FLOAT",
+        first_lon=float(grid.first_lon),
+        delta_lon=float(grid.delta_lon),
+        first_lat=float(grid.first_lat),
+        delta_lat=float(grid.delta_lat),
+        image_type="dem",
+        reference="WGS84",
+    )
+    write_raster(path, [values], image)
+    check_isce_dem(path, grid)
+    return image
+
+
+def check_isce_dem(path: Path, grid: Grid | None = None) -> None:
+    """Raise DemError unless the DEM's XML, VRT and raster are what topsApp needs.
+
+    Checks every field isce_image_xml.md marks required, that no property ISCE would reject
+    is present, that the XML and the VRT agree exactly (GeoTransform = start1, delta1, 0,
+    start2, 0, delta2) and that the file holds width x length x 4 bytes.
+    """
+    from .isce_image import read_xml_properties
+
+    path = Path(path)
+    xml_path = path.with_name(path.name + ".xml")
+    vrt_path = path.with_name(path.name + ".vrt")
+    problems: list[str] = []
+    props = read_xml_properties(xml_path)
+    unknown = sorted(
+        k for k, v in props.items() if not isinstance(v, dict) and k not in ISCE_DEM_PROPERTIES
+    )
+    if unknown:
+        problems.append(f"properties ISCE rejects: {unknown}")
+    for name in ("coordinate1", "coordinate2"):
+        comp = props.get(name)
+        if not isinstance(comp, dict):
+            problems.append(f"component {name} missing")
+            continue
+        problems += [
+            f"{name}.{k} missing" for k in ("startingvalue", "delta", "size") if k not in comp
+        ]
+        problems += [f"{name}.{k} not allowed" for k in comp if k not in ISCE_COORDINATE_PROPERTIES]
+    if problems:
+        raise DemError(f"{xml_path}: " + "; ".join(problems))
+    image = read_image(xml_path)
+    if image.reference != "WGS84":
+        problems.append(
+            f"reference is {image.reference!r}, not 'WGS84' (ISCE would treat it as EGM96)"
+        )
+    if image.file_name != str(path.resolve()):
+        problems.append(f"file_name {image.file_name!r} is not the raster's absolute path")
+    if not (image.delta_lon > 0 and image.delta_lat < 0):
+        problems.append("deltas must be > 0 (lon) and < 0 (lat)")
+    if path.stat().st_size != image.expected_size:
+        problems.append(
+            f"raster has {path.stat().st_size} bytes, the XML implies {image.expected_size}"
+        )
+    if grid is not None:
+        wanted = (
+            grid.first_lon,
+            grid.delta_lon,
+            grid.first_lat,
+            grid.delta_lat,
+            grid.width,
+            grid.length,
+        )
+        got = (
+            image.first_lon,
+            image.delta_lon,
+            image.first_lat,
+            image.delta_lat,
+            image.width,
+            image.length,
+        )
+        if wanted != got:  # exact: the deltas must survive the text round trip at full precision
+            problems.append(f"XML grid {got} differs from the intended {wanted}")
+    vrt = ET.parse(vrt_path).getroot()
+    transform = tuple(float(v) for v in (vrt.findtext("GeoTransform") or "").split(","))
+    if transform != image.geotransform():
+        problems.append(f"VRT GeoTransform {transform} differs from the XML {image.geotransform()}")
+    if (vrt.get("rasterXSize"), vrt.get("rasterYSize")) != (str(image.width), str(image.length)):
+        problems.append("VRT size differs from the XML")
+    source = vrt.find("VRTRasterBand/SourceFilename")
+    if source is None or source.text != path.name or source.get("relativeToVRT") != "1":
+        problems.append("VRT SourceFilename is not the raster's name relative to the VRT")
+    if problems:
+        raise DemError(f"{path}: " + "; ".join(problems))
+
+
+# --- tiles ------------------------------------------------------------------------------------
+
+
+def mirror_url(url: str, tiles_url: str | None) -> str:
+    """Replace scheme and host of a tile URL with ``tiles_url`` (its path prefix is kept)."""
+    if not tiles_url:
+        return url
+    path = urlsplit(url).path
+    return tiles_url.rstrip("/") + path
+
+
+def tile_urls(bounds: Sequence[float], dem_name: str) -> list[str]:
+    """URLs of the dataset tiles dem_stitcher will read for ``bounds`` (its own tile index)."""
+    from dem_stitcher.datasets import get_overlapping_dem_tiles, intersects_missing_glo_30_tiles
+
+    urls = get_overlapping_dem_tiles(list(bounds), dem_name).url.tolist()
+    if dem_name == "glo_30" and intersects_missing_glo_30_tiles(list(bounds)):
+        # dem_stitcher patches GLO-30's gaps (Armenia, Azerbaijan) with GLO-90 tiles
+        urls += get_overlapping_dem_tiles(list(bounds), "glo_90_missing").url.tolist()
+    return urls
+
+
+def fetch_tiles(
+    bounds: Sequence[float],
+    dem_name: str,
+    tile_dir: Path,
+    session: requests.Session,
+    policy: Policy = DEFAULT_POLICY,
+    tiles_url: str | None = None,
+    progress: IO[str] | None = None,
+) -> list[Path]:
+    """Put every tile dem_stitcher needs for ``bounds`` into ``tile_dir`` (already there: no request)."""
+    import rasterio
+
+    tile_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    urls = tile_urls(bounds, dem_name)
+    if not urls:
+        raise DemError(f"{dem_name} has no tile within {list(bounds)} (open ocean?); use dem.file")
+    for url in urls:
+        name = url.rsplit("/", 1)[-1]
+        final = tile_dir / (name.replace(".zip", ".tif") if name.endswith(".zip") else name)
+        if not final.exists():
+            dest = tile_dir / name
+            try:
+                # no progress bar: a tile is small, its one log line is enough
+                download(Target(mirror_url(url, tiles_url), dest, label=name), session, policy)
+            except DownloadError as exc:
+                raise DemError(f"DEM tile {name}: {exc}") from None
+            if name.endswith(".zip"):
+                from dem_stitcher.stitcher import download_tiles_to_gtiff
+
+                download_tiles_to_gtiff([str(dest)], dem_name, tile_dir)  # reads the local zip
+                dest.unlink(missing_ok=True)
+            try:
+                with rasterio.open(final) as ds:
+                    ds.read(1, window=((0, 1), (0, 1)))
+            except rasterio.errors.RasterioError as exc:
+                final.unlink(missing_ok=True)
+                raise DemError(
+                    f"DEM tile {name} from {mirror_url(url, tiles_url)} is not a readable "
+                    f"GeoTIFF ({exc}); it was deleted: check dem.tiles_url and run again"
+                ) from None
+        paths.append(final)
+    return paths
+
+
+def gdal_env(ca_bundle: str | None) -> dict[str, Any]:
+    """GDAL options for remote reads (the geoid): our CA bundle, retries, no directory listing."""
+    env: dict[str, Any] = {
+        "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
+        "GDAL_HTTP_MAX_RETRY": "5",
+        "GDAL_HTTP_RETRY_DELAY": "2",
+    }
+    if ca_bundle:
+        # GDAL_CURL_CA_BUNDLE wins over a CURL_CA_BUNDLE set in the environment (as on many
+        # clusters), like pin_ca_bundle does for requests
+        env["GDAL_CURL_CA_BUNDLE"] = ca_bundle
+        env["CURL_CA_BUNDLE"] = ca_bundle
+    return env
+
+
+def _geoid_for(dem_name: str, geoid: str | None) -> str | None:
+    if geoid is None:
+        return None
+    if "://" in geoid or geoid.startswith("/vsi"):
+        return geoid  # read remotely by GDAL (a window only)
+    if not Path(geoid).is_file():
+        raise DemError(f"dem.geoid {geoid!r} not found; give a geoid GeoTIFF path or URL, or null")
+    return str(Path(geoid).resolve())
+
+
+def stitch(
+    bounds: Sequence[float],
+    dem_name: str,
+    tile_dir: Path,
+    geoid: str | None = None,
+    ca_bundle: str | None = None,
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """dem_stitcher's ellipsoidal, pixel-is-point DEM from the tiles in ``tile_dir`` (2-D float32)."""
+    import rasterio
+    from dem_stitcher import stitch_dem
+    from dem_stitcher.exceptions import NoDEMCoverage
+
+    try:
+        with rasterio.Env(**gdal_env(ca_bundle)), warnings.catch_warnings():
+            # "The directory ... exists; We are writing new files to this directory": the tile
+            # cache is meant to exist (it is shared); the warning would only alarm users
+            warnings.filterwarnings(
+                "ignore", message="The directory .* exists", category=UserWarning
+            )
+            values, profile = stitch_dem(
+                list(bounds),
+                dem_name,
+                dst_ellipsoidal_height=True,
+                dst_area_or_point="Point",
+                dst_tile_dir=tile_dir,
+                geoid_path=_geoid_for(dem_name, geoid),
+                n_threads_downloading=4,
+            )
+    except NoDEMCoverage as exc:
+        raise DemError(f"{dem_name} does not cover {list(bounds)} ({exc}); use dem.file") from None
+    except rasterio.errors.RasterioError as exc:
+        raise DemError(
+            f"stitching the DEM failed while reading a tile or the geoid ({exc}); the geoid is "
+            "read over the network unless dem.geoid is a local file"
+        ) from None
+    return np.asarray(values, dtype=np.float32), profile
+
+
+# --- a local DEM ------------------------------------------------------------------------------
+
+
+def _target_resolution(src: Any) -> tuple[float, float]:
+    if src.crs.is_geographic:
+        return abs(src.res[0]), abs(src.res[1])
+    # projected metres: the nearest whole arc-second posting (1" ~ 30.9 m)
+    arcsec = max(1, round(float(np.mean(src.res)) / 30.87))
+    return arcsec * ARCSEC, arcsec * ARCSEC
+
+
+def local_dem(
+    file: str | Path,
+    vertical_datum: str,
+    bounds: Sequence[float],
+    geoid: str | None = None,
+    ca_bundle: str | None = None,
+    what: str = "the scenes",
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """The user's DEM over ``bounds`` on an EPSG:4326 point grid, with ellipsoidal heights.
+
+    Any CRS is accepted; a geographic file keeps its own sample positions (no resampling
+    beyond the crop); a projected one is resampled bilinearly to the nearest whole-arc-second
+    posting. A file not covering ``bounds`` is an error naming the missing extent.
+    """
+    import rasterio
+    from rasterio.crs import CRS
+    from rasterio.transform import Affine
+    from rasterio.warp import Resampling, reproject, transform_bounds
+
+    file = Path(file)
+    west, south, east, north = bounds
+    with rasterio.open(file) as src:
+        if src.crs is None:
+            raise DemError(
+                f"dem.file {file} has no coordinate reference system; add one (gdal_edit.py -a_srs)"
+            )
+        fw, fs, fe, fn = transform_bounds(src.crs, "EPSG:4326", *src.bounds, densify_pts=51)
+        have, need = box(fw, fs, fe, fn), box(west, south, east, north)
+        if not have.buffer(1e-9).contains(need):
+            mw, ms, me, mn = need.difference(have).bounds
+            raise DemError(
+                f"dem.file {file} covers lon {fw:.4f}..{fe:.4f}, lat {fs:.4f}..{fn:.4f} but "
+                f"{what} need lon {west:.4f}..{east:.4f}, lat {south:.4f}..{north:.4f} (footprints "
+                f"+ dem.buffer); missing: lon {mw:.4f}..{me:.4f}, lat {ms:.4f}..{mn:.4f}. Give a "
+                "DEM that covers it, lower dem.buffer, or remove dem.file to download one"
+            )
+        rx, ry = _target_resolution(src)
+        if src.crs.is_geographic:
+            # stay on the file's own samples: first sample position + whole steps
+            x0, y0 = src.transform.c + rx / 2, src.transform.f - ry / 2
+        else:
+            x0 = y0 = 0.0
+        first_lon = x0 + math.floor((west - x0) / rx) * rx
+        first_lat = y0 + math.ceil((north - y0) / ry) * ry
+        width = int(math.ceil((east - first_lon) / rx - 1e-9)) + 1
+        length = int(math.ceil((first_lat - south) / ry - 1e-9)) + 1
+        transform = Affine(rx, 0.0, first_lon - rx / 2, 0.0, -ry, first_lat + ry / 2)
+        values = np.full((length, width), np.nan, dtype=np.float32)
+        reproject(
+            source=rasterio.band(src, 1),
+            destination=values,
+            src_nodata=src.nodata,
+            dst_transform=transform,
+            dst_crs=CRS.from_epsg(4326),
+            dst_nodata=np.nan,
+            resampling=Resampling.bilinear,
+        )
+    profile = {
+        "driver": "GTiff",
+        "dtype": "float32",
+        "count": 1,
+        "width": width,
+        "height": length,
+        "crs": CRS.from_epsg(4326),
+        "transform": transform,
+        "nodata": np.nan,
+    }
+    if vertical_datum in ("egm08", "egm96"):
+        from dem_stitcher.geoid import get_geoid_path, remove_geoid
+
+        geoid_path = _geoid_for("", geoid) or get_geoid_path(
+            "egm_08" if vertical_datum == "egm08" else "egm_96"
+        )
+        log.info("converting %s heights to ellipsoidal with geoid %s", vertical_datum, geoid_path)
+        with rasterio.Env(**gdal_env(ca_bundle)):
+            values = remove_geoid(values[np.newaxis, ...], profile, geoid_path)[0].astype(
+                np.float32
+            )
+    return values, profile
+
+
+# --- the whole DEM step -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DemSpec:
+    """What defines a track's DEM (the rule's params: a change remakes it)."""
+
+    track: str
+    bounds: tuple[float, float, float, float]
+    source: str = "glo_30"
+    file: str | None = None
+    file_vertical_datum: str | None = None
+    geocode_resample: int = 3
+
+    def to_params(self) -> dict[str, Any]:
+        return {
+            "track": self.track,
+            "bounds": list(self.bounds),
+            "source": self.source,
+            "file": self.file,
+            "file_vertical_datum": self.file_vertical_datum,
+            "geocode_resample": self.geocode_resample,
+        }
+
+    @classmethod
+    def for_track(cls, acquisitions: Iterable[Any], track: str, cfg: Any) -> DemSpec:
+        """The spec of a track from the used acquisitions (``Stack.used``) and the config."""
+        from .roi import parse_roi
+
+        bounds = dem_bounds(
+            track_footprints(acquisitions, track),
+            parse_roi(cfg.roi),
+            cfg.dem.buffer,
+            f"track {track}",
+        )
+        return cls(
+            track=track,
+            bounds=bounds,
+            source=cfg.dem.source,
+            file=cfg.dem.file,
+            file_vertical_datum=cfg.dem.file_vertical_datum,
+            geocode_resample=cfg.dem.geocode_resample,
+        )
+
+    @classmethod
+    def from_params(cls, data: dict[str, Any]) -> DemSpec:
+        return cls(
+            track=str(data["track"]),
+            bounds=tuple(float(v) for v in data["bounds"]),  # type: ignore[arg-type]
+            source=str(data["source"]),
+            file=data.get("file"),
+            file_vertical_datum=data.get("file_vertical_datum"),
+            geocode_resample=int(data["geocode_resample"]),
+        )
+
+
+def build_dem(
+    spec: DemSpec,
+    out_dir: Path,
+    tile_dir: Path,
+    session: requests.Session | None = None,
+    policy: Policy = DEFAULT_POLICY,
+    tiles_url: str | None = None,
+    geoid: str | None = None,
+    ca_bundle: str | None = None,
+    progress: IO[str] | None = None,
+) -> dict[str, Any]:
+    """Write ``dem.wgs84`` and ``geocode_dem.wgs84`` (+ .xml/.vrt) and return the manifest."""
+    out_dir = out_dir.resolve()
+    tiles: list[str] = []
+    if spec.file:
+        values, profile = local_dem(
+            spec.file, spec.file_vertical_datum or "ellipsoid", spec.bounds, geoid, ca_bundle,
+            what=f"the scenes of track {spec.track}",
+        )  # fmt: skip
+        source = "file"
+    else:
+        if session is None:
+            raise DemError("internal: a session is needed to fetch DEM tiles")
+        tiles = [
+            p.name
+            for p in fetch_tiles(
+                spec.bounds, spec.source, tile_dir, session, policy, tiles_url, progress
+            )
+        ]
+        values, profile = stitch(spec.bounds, spec.source, tile_dir, geoid, ca_bundle)
+        source = spec.source
+    grid = Grid.from_transform(profile["transform"], values.shape[1], values.shape[0])
+    _check_extent(grid, spec)
+    filled, voids = fill_voids(values)
+    if voids:
+        log.info("%d DEM samples without data (ocean, voids) set to 0 m", voids)
+    dem_path = out_dir / DEM_NAME
+    write_isce_dem(dem_path, filled, grid)
+    k = spec.geocode_resample
+    geo_grid = grid.coarsen(k)
+    geo_path = out_dir / GEOCODE_DEM_NAME
+    write_isce_dem(geo_path, block_mean(filled, k), geo_grid)
+    log.info(
+        "DEM for track %s: %d x %d samples at %.2f\" (geocoding DEM %d x %d at %.2f\")",
+        spec.track, grid.width, grid.length, grid.delta_lon * 3600,
+        geo_grid.width, geo_grid.length, geo_grid.delta_lon * 3600,
+    )  # fmt: skip
+    return {
+        "track": spec.track,
+        "dem": str(dem_path),
+        "geocode_dem": str(geo_path),
+        "bounds": list(spec.bounds),
+        "source": source,
+        "file": str(Path(spec.file).resolve()) if spec.file else None,
+        "vertical_datum": "WGS84",
+        "input_vertical_datum": spec.file_vertical_datum if spec.file else "geoid (removed)",
+        "geoid": geoid,
+        "registration": "point",
+        "extent": list(grid.sample_bounds()),
+        "posting": [grid.delta_lon, grid.delta_lat],
+        "size": [grid.width, grid.length],
+        "geocode_posting": [geo_grid.delta_lon, geo_grid.delta_lat],
+        "geocode_size": [geo_grid.width, geo_grid.length],
+        "geocode_resample": k,
+        "voids_set_to_zero": voids,
+        "tiles": tiles,
+    }
+
+
+def _check_extent(grid: Grid, spec: DemSpec) -> None:
+    """The samples must reach the requested bounds (within one posting)."""
+    west, south, east, north = grid.sample_bounds()
+    w, s, e, n = spec.bounds
+    tol_x, tol_y = abs(grid.delta_lon) * 1.01, abs(grid.delta_lat) * 1.01
+    if west > w + tol_x or east < e - tol_x or south > s + tol_y or north < n - tol_y:
+        raise DemError(
+            f"the DEM of track {spec.track} reaches lon {west:.4f}..{east:.4f}, lat "
+            f"{south:.4f}..{north:.4f}, short of the needed {list(spec.bounds)}"
+        )
+
+
+def write_manifest(path: Path, manifest: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(manifest, indent=1))
+    tmp.replace(path)

@@ -1,0 +1,229 @@
+"""`snakemake stage` end to end against the local services: search, preflight, downloads, orbits,
+AUX_CAL and the DEM; then a second run that transfers nothing, a third that fetches only what
+was deleted, and no secret anywhere (files, logs, .snakemake, process arguments).
+
+The SLC zips are real-layout SAFE zips from ``harness.safe_factory`` (one per scene of the
+recorded path-13 stack), the orbits are real POEORBs re-timed to the scenes, the DEM tiles are
+synthetic (the fixtures only have tiles around Los Angeles) and so is the geoid.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import datetime as dt
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+from shapely.geometry import box, shape
+
+from fixture_scenes import TEST_ROI, stack_records
+from harness.earthdata import netrc_text
+from harness.orbit_server import serve_aux_cal
+from harness.safe_factory import safe_zip_bytes
+from workflow_runner import REPO, SNAKEMAKE, executed_rules, write_config
+
+START, END = "2016-09-01", "2016-10-31"  # 3 dates (2 with two slices), 2 pairs
+AUX_DATE = "20160901"  # its scene is made an IPF 002.36 product, so it needs AUX_CAL
+
+
+def window_records(shared_dir: Path) -> list[dict]:
+    return [
+        r for r in stack_records(shared_dir) if START <= r["properties"]["startTime"][:10] <= END
+    ]
+
+
+def snakemake_watched(
+    workdir: Path, config: Path, env: dict[str, str], secrets: list[str], *args: str
+):
+    """Run snakemake and check the command line of every process it starts for the secrets."""
+    cmd = [
+        SNAKEMAKE,
+        "-s",
+        str(REPO / "Snakefile"),
+        "-d",
+        str(workdir),
+        *args,
+        "--configfile",
+        str(config),
+    ]
+    proc = subprocess.Popen(
+        cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    seen: set[int] = set()
+    leaks: list[str] = []
+    parent = psutil.Process(proc.pid)
+    while proc.poll() is None:
+        try:
+            children = parent.children(recursive=True)
+        except psutil.NoSuchProcess:
+            break
+        for child in [parent, *children]:
+            try:
+                line = " ".join(child.cmdline())
+            except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+                continue
+            seen.add(child.pid)
+            leaks += [line for secret in secrets if secret in line]
+        time.sleep(0.05)
+    output = proc.stdout.read() if proc.stdout else ""
+    proc.wait(timeout=600)
+    return subprocess.CompletedProcess(cmd, proc.returncode, output, ""), seen, leaks
+
+
+@pytest.fixture
+def staged_services(cmr, earthdata, orbit_bucket, dem_tiles, https_server, shared_dir):
+    """Products, orbits, tiles, geoid and AUX_CAL for every scene of the window."""
+    records = window_records(shared_dir)
+    passes: dict[tuple[str, str], list[dict]] = {}
+    for record in records:
+        props = record["properties"]
+        ipf = (
+            "002.36"
+            if props["startTime"][:10].replace("-", "") == AUX_DATE
+            else props["pgeVersion"]
+        )
+        data = safe_zip_bytes(
+            props["sceneName"],
+            shape(record["geometry"]),
+            flight_direction=props["flightDirection"],
+            ipf=ipf,
+        )
+        earthdata.add_product(props["sceneName"], data)
+        earthdata.ipf[props["sceneName"]] = ipf
+        passes.setdefault(
+            (props["platform"][-2:].replace("-", "S1").upper(), props["startTime"][:10]), []
+        ).append(props)
+    cmr.rewrite = earthdata.rewrite_record
+    orbit_bucket.add_real(shared_dir)  # other dates: never chosen
+    for (_platform, _day), scenes in passes.items():
+        start = min(dt.datetime.fromisoformat(s["startTime"].replace("Z", "")) for s in scenes)
+        stop = max(dt.datetime.fromisoformat(s["stopTime"].replace("Z", "")) for s in scenes)
+        orbit_bucket.add_retimed("S1A", start, stop)
+    geoid = dem_tiles.add_synthetic_geoid()
+    aux_url = serve_aux_cal(https_server)
+    return {"geoid": geoid, "aux_url": aux_url, "records": records}
+
+
+def test_stage_fetches_everything_once_and_nothing_twice(
+    tmp_path, cmr, earthdata, orbit_bucket, dem_tiles, https_server, ca_bundle, staged_services
+):
+    home = tmp_path / "home"
+    home.mkdir()
+    user, password = earthdata.user
+    netrc = home / ".netrc"
+    netrc.write_text(netrc_text("localhost", user, password))
+    netrc.chmod(0o600)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EARTHDATA_") and k != "NETRC"}
+    env["HOME"] = str(home)
+    caches = tmp_path / "shared_cache"  # outside the workspace, as when workspaces share it
+    config = write_config(
+        tmp_path,
+        {
+            "workspace": str(tmp_path / "ws"),
+            "roi": TEST_ROI,
+            "dates": {"start": START, "end": END},
+            "search": {"host": cmr.host},
+            "network": {"ca_bundle": ca_bundle, "retries": 2, "backoff": 0.05, "timeout": 30},
+            "cache": {k: str(caches / k) for k in ("slc", "orbits", "dem_tiles")},
+            "download": {"edl_host": earthdata.edl_host, "chunk_mb": 0.25, "disk_margin_gb": 0.001},
+            "orbits": {"asf_url": orbit_bucket.url, "aux_cal_url": staged_services["aux_url"]},
+            "dem": {"tiles_url": dem_tiles.url, "geoid": staged_services["geoid"]},
+        },
+    )
+    basic = base64.b64encode(f"{user}:{password}".encode()).decode()
+    secrets = [password, basic]
+
+    first, pids, leaks = snakemake_watched(tmp_path, config, env, secrets, "stage", "-c2")
+    assert first.returncode == 0, first.stdout
+    assert leaks == [] and len(pids) > 3  # the downloads ran as child processes, none saw it
+
+    ws = tmp_path / "ws"
+    with open(ws / "inventory" / "dates.csv") as handle:  # the slices the plan uses
+        granules = {g for row in csv.DictReader(handle) for g in row["granules"].split(";")}
+    rules = executed_rules(first)
+    assert rules.count("download_slc") == len(granules) == 3  # one slice per date covers the ROI
+    assert {e.path.rsplit("/", 1)[1][:-4] for e in earthdata.product_requests()} == granules
+    assert sorted(set(rules)) == [
+        "aux_cal",
+        "dem",
+        "download_slc",
+        "orbits",
+        "preflight",
+        "search",
+        "stage",
+    ]
+    for granule in granules:  # every zip complete and verified, nothing partial left
+        path = caches / "slc" / f"{granule}.zip"
+        assert path.read_bytes() == earthdata.products[granule].data
+    assert not list((caches / "slc").glob("*.part"))
+    assert json.loads((ws / "staging" / "preflight.json").read_text())["missing"] == sorted(
+        f"{g}.zip" for g in granules
+    )
+
+    dates = sorted(p.stem for p in (ws / "orbits").glob("*.json"))
+    assert dates == ["20160901", "20161007", "20161031"]
+    for date in dates:
+        manifest = json.loads((ws / "orbits" / f"{date}.json").read_text())
+        (entry,) = manifest["orbits"]
+        assert manifest["date"] == date and entry["platform"] == "S1A" and entry["type"] == "POEORB"
+        assert Path(entry["file"]).is_file() and Path(entry["file"]).parent == caches / "orbits"
+        assert {g[17:25] for g in entry["granules"]} == {date}
+
+    aux = json.loads((ws / "aux_cal" / f"{AUX_DATE}.json").read_text())
+    assert sorted(p.name for p in Path(aux["directory"]).glob("S1A_AUX_CAL_*.SAFE"))
+    assert [p.stem for p in (ws / "aux_cal").glob("*.json")] == [AUX_DATE]  # only the 002.36 date
+
+    from dinsar.dem import check_isce_dem
+
+    dem = json.loads((ws / "dem" / "13_DESC" / "dem.json").read_text())
+    check_isce_dem(Path(dem["dem"]))
+    check_isce_dem(Path(dem["geocode_dem"]))
+    west, south, east, north = dem["extent"]
+    for record in staged_services["records"]:  # every used footprint + 0.2 degree is inside
+        if record["properties"]["sceneName"] in granules:
+            assert box(west, south, east, north).contains(shape(record["geometry"]).buffer(0.19))
+
+    log = (ws / "logs" / "download_slc" / f"{sorted(granules)[0]}.log").read_text()
+    assert f"Earthdata user '{user}' from ~/.netrc (machine localhost)" in log
+    assert "100%" in log and "md5 verified" in log
+    preflight_log = (ws / "logs" / "preflight" / "preflight.log").read_text()
+    assert (
+        "3 of 3 SLC file(s) to download" in preflight_log and "data access checked" in preflight_log
+    )
+
+    # credential hygiene: not in any file of the run (workspace, caches, .snakemake, logs)
+    for path in tmp_path.rglob("*"):
+        if path.is_file() and path != netrc:
+            data = path.read_bytes()
+            assert not any(s.encode() in data for s in secrets), path
+    assert not any(s in first.stdout for s in secrets)
+
+    # a second run: nothing to do, not one request to any service
+    https_server.clear_log()
+    second, _, _ = snakemake_watched(tmp_path, config, env, secrets, "stage", "-c2")
+    assert second.returncode == 0, second.stdout
+    assert executed_rules(second) == [] and "Nothing to be done" in second.stdout
+    assert https_server.requests() == []
+
+    # a deleted zip: the preflight runs again and only that scene is fetched (1 byte of probe)
+    victim = sorted(granules)[1]
+    (caches / "slc" / f"{victim}.zip").unlink()
+    https_server.clear_log()
+    third, _, leaks = snakemake_watched(tmp_path, config, env, secrets, "stage", "-c2")
+    assert third.returncode == 0, third.stdout
+    assert sorted(executed_rules(third)) == ["download_slc", "preflight", "stage"]
+    assert (
+        earthdata.bytes_sent()
+        == earthdata.bytes_sent(victim)
+        == earthdata.products[victim].size + 1
+    )
+    assert [
+        e for e in https_server.requests() if not e.path.startswith(("/SLC/", "/oauth/", "/login"))
+    ] == []
+    assert leaks == []
