@@ -78,5 +78,121 @@ def search_params():
 
 
 def all_outputs(wildcards):
-    """The default target: the plan now; staging, ISCE and products are added per stage."""
-    return rules.plan.output
+    """The default target: the plan, every pair through topsApp to its products, the stack
+    summaries and the processing table (staging is pulled in by the pairs)."""
+    isce = pair_targets(
+        pair_ids(),
+        ws,
+        geocode=ISCE_GEOCODE,
+        unwrap=CFG.isce.unwrap,
+        unwrapper=CFG.isce.unwrapper,
+        keep=CFG.keep,
+    )
+    return list(rules.plan.output) + isce + products_targets()
+
+
+# --- products and report (rules/products.smk, rules/report.smk) ---------------------------
+
+
+def products_geocoded():
+    """The geocode-list entries topsApp really writes (ISCE_GEOCODE, from rules/isce.smk)."""
+    return list(ISCE_GEOCODE)
+
+
+def export_inputs(wildcards):
+    """The geocoded rasters with their ISCE .xml (band layout and grid), and the orbit records."""
+    files = {}
+    for entry in products_geocoded():
+        name = entry.removeprefix("merged/")
+        if name in ("dem.crop",) or entry.endswith(".ion"):
+            continue
+        key = name.replace(".", "_")
+        files[key] = ws("work", wildcards.pair, f"{entry}.geo")
+        files[f"{key}_xml"] = ws("work", wildcards.pair, f"{entry}.geo.xml")
+    ref, sec = wildcards.pair.split("_")
+    files["orbits"] = [ws("orbits", f"{ref}.json"), ws("orbits", f"{sec}.json")]
+    return files
+
+
+def quicklook_outputs():
+    """One report item per quicklook; the displacement one only when there is unwrapped phase."""
+    kinds = {"wrapped_phase": "Wrapped phase", "coherence": "Coherence"}
+    if "los_displacement" in PRODUCT_FILES:
+        kinds = {"displacement": "LOS displacement", **kinds}
+    return {
+        kind: report(
+            ws("products", "{pair}", f"quicklook_{kind}.png"),
+            caption=f"../report/quicklook_{kind}.rst",
+            category="2. Pairs",
+            subcategory="{pair}",
+            labels={"pair": "{pair}", "figure": label},
+        )
+        for kind, label in kinds.items()
+    }
+
+
+def pair_products(wildcards=None):
+    """Every pair's rasters, metadata and quicklooks."""
+    files = []
+    for pair in pair_ids():
+        files += [ws("products", pair, f) for f in PRODUCT_FILES.values()]
+        files.append(ws("products", pair, "metadata.json"))
+        files += [
+            ws("products", pair, f"quicklook_{k}.png") for k in quicklook_outputs()
+        ]
+    return files
+
+
+def stack_inputs(wildcards):
+    pairs = pair_ids()
+    files = {
+        "metadata": [ws("products", p, "metadata.json") for p in pairs],
+        "pairs": ws("plan", "pairs.csv"),
+    }
+    if "los_displacement" in PRODUCT_FILES:
+        files["displacement"] = [
+            ws("products", p, "los_displacement.tif") for p in pairs
+        ]
+    return files
+
+
+def stack_outputs():
+    outputs = {
+        "network": report(
+            ws("products", "stack", "network_coherence.png"),
+            caption="../report/stack_network.rst",
+            category="3. Stack",
+            labels={"figure": "pair network by coherence"},
+        ),
+        "coherence": report(
+            ws("products", "stack", "mean_coherence.png"),
+            caption="../report/stack_coherence.rst",
+            category="3. Stack",
+            labels={"figure": "mean coherence per pair"},
+        ),
+        "table": ws("products", "stack", "pairs_summary.csv"),
+    }
+    if "los_displacement" in PRODUCT_FILES:
+        outputs["grid"] = report(
+            ws("products", "stack", "displacement_grid.png"),
+            caption="../report/stack_displacement_grid.rst",
+            category="3. Stack",
+            labels={"figure": "displacement of every pair"},
+        )
+    return outputs
+
+
+def processing_inputs(wildcards):
+    return {
+        "orbits": [ws("orbits", f"{d}.json") for d in stack().dates],
+        "summary": ws("products", "stack", "pairs_summary.csv"),
+    }
+
+
+def products_targets(wildcards=None):
+    """Pair products and quicklooks, stack summaries and the processing table (all targets)."""
+    return (
+        pair_products()
+        + list(rules.stack_summary.output)
+        + list(rules.processing_report.output)
+    )

@@ -5,42 +5,8 @@
 # overviews, so restyling a figure never re-exports.
 from dinsar.products import expected_products, pair_info_dict
 
-
-def products_geocoded():
-    """The geocode-list entries topsApp really writes (rules/isce.smk knows best)."""
-    entries = globals().get("ISCE_GEOCODE")
-    # ISCE stage not included: the config's list, minus the unwrapped files
-    if entries is None:
-        entries = [
-            e
-            for e in CFG.isce.geocode_list
-            if CFG.isce.unwrap or not ("filt_topophase.unw" in e or "conncomp" in e)
-        ]
-    return list(entries)
-
-
 # key -> file name in products/<pair>/ (the outputs follow the geocode list)
 PRODUCT_FILES = expected_products(products_geocoded())
-
-
-def export_inputs(wildcards):
-    """The geocoded rasters with their ISCE .xml (band layout and grid), and the orbit records."""
-    files = {}
-    for entry in products_geocoded():
-        name = entry.removeprefix("merged/")
-        if name in ("dem.crop",) or entry.endswith(".ion"):
-            continue
-        key = name.replace(".", "_")
-        files[key] = ws("work", wildcards.pair, f"{entry}.geo")
-        files[f"{key}_xml"] = ws("work", wildcards.pair, f"{entry}.geo.xml")
-    ref, sec = wildcards.pair.split("_")
-    files["orbits"] = [ws("orbits", f"{ref}.json"), ws("orbits", f"{sec}.json")]
-    return files
-
-
-def pair_info_param(wildcards):
-    """Dates, baselines and track of the pair, for titles and tags."""
-    return pair_info_dict(stack().pair_by_id[wildcards.pair])
 
 
 rule export_pair:
@@ -63,28 +29,11 @@ rule export_pair:
         runtime=60,
     params:
         workdir=lambda wildcards: ws("work", wildcards.pair),
-        pair=pair_info_param,
+        pair=lambda wc: pair_info_dict(stack().pair_by_id[wc.pair]),
         reference_point=CFG.products.reference_point,
         coherence_threshold=CFG.products.coherence_threshold,
     script:
         "../scripts/export_pair.py"
-
-
-def quicklook_outputs():
-    """One report item per quicklook; the displacement one only when there is unwrapped phase."""
-    kinds = {"wrapped_phase": "Wrapped phase", "coherence": "Coherence"}
-    if "los_displacement" in PRODUCT_FILES:
-        kinds = {"displacement": "LOS displacement", **kinds}
-    return {
-        kind: report(
-            ws("products", "{pair}", f"quicklook_{kind}.png"),
-            caption=f"../report/quicklook_{kind}.rst",
-            category="2. Pairs",
-            subcategory="{pair}",
-            labels={"pair": "{pair}", "figure": label},
-        )
-        for kind, label in kinds.items()
-    }
 
 
 rule quicklooks_pair:
@@ -105,19 +54,7 @@ rule quicklooks_pair:
         runtime=15,
     params:
         roi=CFG.roi,
-        pair=pair_info_param,
+        pair=lambda wc: pair_info_dict(stack().pair_by_id[wc.pair]),
         coherence_threshold=CFG.products.coherence_threshold,
     script:
         "../scripts/quicklooks_pair.py"
-
-
-def pair_products(wildcards=None):
-    """Every pair's rasters, metadata and quicklooks."""
-    files = []
-    for pair in pair_ids():
-        files += [ws("products", pair, f) for f in PRODUCT_FILES.values()]
-        files.append(ws("products", pair, "metadata.json"))
-        files += [
-            ws("products", pair, f"quicklook_{k}.png") for k in quicklook_outputs()
-        ]
-    return files

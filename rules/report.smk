@@ -7,45 +7,6 @@
 report: "../report/workflow.rst"
 
 
-def stack_inputs(wildcards):
-    pairs = pair_ids()
-    files = {
-        "metadata": [ws("products", p, "metadata.json") for p in pairs],
-        "pairs": ws("plan", "pairs.csv"),
-    }
-    if "los_displacement" in PRODUCT_FILES:
-        files["displacement"] = [
-            ws("products", p, "los_displacement.tif") for p in pairs
-        ]
-    return files
-
-
-def stack_outputs():
-    outputs = {
-        "network": report(
-            ws("products", "stack", "network_coherence.png"),
-            caption="../report/stack_network.rst",
-            category="3. Stack",
-            labels={"figure": "pair network by coherence"},
-        ),
-        "coherence": report(
-            ws("products", "stack", "mean_coherence.png"),
-            caption="../report/stack_coherence.rst",
-            category="3. Stack",
-            labels={"figure": "mean coherence per pair"},
-        ),
-        "table": ws("products", "stack", "pairs_summary.csv"),
-    }
-    if "los_displacement" in PRODUCT_FILES:
-        outputs["grid"] = report(
-            ws("products", "stack", "displacement_grid.png"),
-            caption="../report/stack_displacement_grid.rst",
-            category="3. Stack",
-            labels={"figure": "displacement of every pair"},
-        )
-    return outputs
-
-
 rule stack_summary:
     input:
         unpack(stack_inputs),
@@ -66,13 +27,6 @@ rule stack_summary:
         coherence_threshold=CFG.products.coherence_threshold,
     script:
         "../scripts/stack_summary.py"
-
-
-def processing_inputs(wildcards):
-    return {
-        "orbits": [ws("orbits", f"{d}.json") for d in stack().dates],
-        "summary": ws("products", "stack", "pairs_summary.csv"),
-    }
 
 
 rule processing_report:
@@ -101,8 +55,9 @@ rule processing_report:
             "isce": CFG.isce.model_dump(),
             "products": CFG.products.model_dump(),
             "pairs": CFG.pairs.model_dump(),
-            "dem": CFG.dem.model_dump(exclude={"tiles_url"}),
-            "orbits": CFG.orbits.model_dump(exclude={"asf_url"}),
+            # mirror URLs are site details, not processing parameters
+            "dem": CFG.dem.model_dump(exclude={"tiles_url", "geoid"}),
+            "orbits": CFG.orbits.model_dump(exclude={"asf_url", "aux_cal_url"}),
             "search": CFG.search.model_dump(exclude={"host"}),
             "roi": CFG.roi,
             "dates": [str(CFG.dates.start), str(CFG.dates.end)],
@@ -110,15 +65,6 @@ rule processing_report:
         },
     script:
         "../scripts/processing_report.py"
-
-
-def products_targets(wildcards=None):
-    """Everything issue 5 adds to `rule all`: pair products, stack summaries, the report table."""
-    return (
-        pair_products()
-        + list(rules.stack_summary.output)
-        + list(rules.processing_report.output)
-    )
 
 
 rule products:

@@ -17,12 +17,13 @@ import asf_search as asf
 import pytest
 import requests
 import yaml
-from harness import netguard
-from harness.cmr import STACK_FIXTURE, CMREmulator
-from harness.server import LocalHTTPSServer, bytes_response
 from shapely import wkt
 from shapely.geometry import Polygon
 from shapely.geometry.base import BaseGeometry
+
+from harness import netguard
+from harness.cmr import STACK_FIXTURE, CMREmulator
+from harness.server import LocalHTTPSServer, bytes_response
 
 # asf_search 14.1.0 calls the deprecated shapely.ops.transform on every AOI; not our concern here.
 pytestmark = pytest.mark.filterwarnings("ignore:The 'shapely.ops.transform:DeprecationWarning")

@@ -9,11 +9,8 @@ synthetic (the fixtures only have tiles around Los Angeles) and so is the geoid.
 
 from __future__ import annotations
 
-import base64
 import csv
-import datetime as dt
 import json
-import os
 import subprocess
 import time
 from pathlib import Path
@@ -22,20 +19,11 @@ import psutil
 import pytest
 from shapely.geometry import box, shape
 
-from fixture_scenes import TEST_ROI, stack_records
-from harness.earthdata import netrc_text
-from harness.orbit_server import serve_aux_cal
-from harness.safe_factory import safe_zip_bytes
+from harness.pipeline import Services, serve_window, user_setup
 from workflow_runner import REPO, SNAKEMAKE, executed_rules, write_config
 
 START, END = "2016-09-01", "2016-10-31"  # 3 dates (2 with two slices), 2 pairs
 AUX_DATE = "20160901"  # its scene is made an IPF 002.36 product, so it needs AUX_CAL
-
-
-def window_records(shared_dir: Path) -> list[dict]:
-    return [
-        r for r in stack_records(shared_dir) if START <= r["properties"]["startTime"][:10] <= END
-    ]
 
 
 def snakemake_watched(
@@ -77,67 +65,41 @@ def snakemake_watched(
 
 
 @pytest.fixture
-def staged_services(cmr, earthdata, orbit_bucket, dem_tiles, https_server, shared_dir):
+def staged_services(cmr, earthdata, orbit_bucket, dem_tiles, https_server, shared_dir) -> Services:
     """Products, orbits, tiles, geoid and AUX_CAL for every scene of the window."""
-    records = window_records(shared_dir)
-    passes: dict[tuple[str, str], list[dict]] = {}
-    for record in records:
-        props = record["properties"]
-        ipf = (
-            "002.36"
-            if props["startTime"][:10].replace("-", "") == AUX_DATE
-            else props["pgeVersion"]
-        )
-        data = safe_zip_bytes(
-            props["sceneName"],
-            shape(record["geometry"]),
-            flight_direction=props["flightDirection"],
-            ipf=ipf,
-        )
-        earthdata.add_product(props["sceneName"], data)
-        earthdata.ipf[props["sceneName"]] = ipf
-        passes.setdefault(
-            (props["platform"][-2:].replace("-", "S1").upper(), props["startTime"][:10]), []
-        ).append(props)
-    cmr.rewrite = earthdata.rewrite_record
-    orbit_bucket.add_real(shared_dir)  # other dates: never chosen
-    for (_platform, _day), scenes in passes.items():
-        start = min(dt.datetime.fromisoformat(s["startTime"].replace("Z", "")) for s in scenes)
-        stop = max(dt.datetime.fromisoformat(s["stopTime"].replace("Z", "")) for s in scenes)
-        orbit_bucket.add_retimed("S1A", start, stop)
-    geoid = dem_tiles.add_synthetic_geoid()
-    aux_url = serve_aux_cal(https_server)
-    return {"geoid": geoid, "aux_url": aux_url, "records": records}
+    return serve_window(
+        START,
+        END,
+        cmr=cmr,
+        earthdata=earthdata,
+        orbit_bucket=orbit_bucket,
+        dem_tiles=dem_tiles,
+        https_server=https_server,
+        shared_dir=shared_dir,
+        aux_date=AUX_DATE,
+    )
 
 
 def test_stage_fetches_everything_once_and_nothing_twice(
     tmp_path, cmr, earthdata, orbit_bucket, dem_tiles, https_server, ca_bundle, staged_services
 ):
-    home = tmp_path / "home"
-    home.mkdir()
-    user, password = earthdata.user
-    netrc = home / ".netrc"
-    netrc.write_text(netrc_text("localhost", user, password))
-    netrc.chmod(0o600)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EARTHDATA_") and k != "NETRC"}
-    env["HOME"] = str(home)
-    caches = tmp_path / "shared_cache"  # outside the workspace, as when workspaces share it
-    config = write_config(
+    user = user_setup(
         tmp_path,
-        {
-            "workspace": str(tmp_path / "ws"),
-            "roi": TEST_ROI,
-            "dates": {"start": START, "end": END},
-            "search": {"host": cmr.host},
-            "network": {"ca_bundle": ca_bundle, "retries": 2, "backoff": 0.05, "timeout": 30},
-            "cache": {k: str(caches / k) for k in ("slc", "orbits", "dem_tiles")},
-            "download": {"edl_host": earthdata.edl_host, "chunk_mb": 0.25, "disk_margin_gb": 0.001},
-            "orbits": {"asf_url": orbit_bucket.url, "aux_cal_url": staged_services["aux_url"]},
-            "dem": {"tiles_url": dem_tiles.url, "geoid": staged_services["geoid"]},
-        },
+        START,
+        END,
+        staged_services,
+        cmr=cmr,
+        earthdata=earthdata,
+        orbit_bucket=orbit_bucket,
+        dem_tiles=dem_tiles,
+        ca_bundle=ca_bundle,
+        double=False,
     )
-    basic = base64.b64encode(f"{user}:{password}".encode()).decode()
-    secrets = [password, basic]
+    env, secrets = user.env, user.secrets
+    netrc = user.home / ".netrc"
+    caches = tmp_path / "shared_cache"  # outside the workspace, as when workspaces share it
+    config = write_config(tmp_path, user.config)
+    user_name = earthdata.user[0]
 
     first, pids, leaks = snakemake_watched(tmp_path, config, env, secrets, "stage", "-c2")
     assert first.returncode == 0, first.stdout
@@ -185,12 +147,12 @@ def test_stage_fetches_everything_once_and_nothing_twice(
     check_isce_dem(Path(dem["dem"]))
     check_isce_dem(Path(dem["geocode_dem"]))
     west, south, east, north = dem["extent"]
-    for record in staged_services["records"]:  # every used footprint + 0.2 degree is inside
+    for record in staged_services.records:  # every used footprint + 0.2 degree is inside
         if record["properties"]["sceneName"] in granules:
             assert box(west, south, east, north).contains(shape(record["geometry"]).buffer(0.19))
 
     log = (ws / "logs" / "download_slc" / f"{sorted(granules)[0]}.log").read_text()
-    assert f"Earthdata user '{user}' from ~/.netrc (machine localhost)" in log
+    assert f"Earthdata user '{user_name}' from ~/.netrc (machine localhost)" in log
     assert "100%" in log and "md5 verified" in log
     preflight_log = (ws / "logs" / "preflight" / "preflight.log").read_text()
     assert (

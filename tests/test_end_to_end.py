@@ -1,0 +1,113 @@
+"""The whole workflow, as a user runs it: `snakemake --cores 2` with nothing prepared.
+
+Search (emulated CMR) -> preflight -> SLC downloads through Earthdata login -> orbits -> DEM
+from tiles -> topsApp.xml -> the topsApp test double, step group by step group -> products,
+quicklooks, stack summaries -> report. Every remote service is the local HTTPS emulation.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+
+from harness.pipeline import serve_window, user_setup
+from workflow_runner import executed_rules, output_of, snakemake, write_config
+
+START, END = "2016-09-01", "2016-11-24"  # 4 dates -> 3 sequential pairs
+PAIRS = ["20160901_20161007", "20161007_20161031", "20161031_20161124"]
+RANGE_INCREASE_M = 0.01  # what the double injects at the ROI centre (motion away)
+
+
+@pytest.fixture
+def user(tmp_path, cmr, earthdata, orbit_bucket, dem_tiles, https_server, ca_bundle, shared_dir):
+    services = serve_window(
+        START,
+        END,
+        cmr=cmr,
+        earthdata=earthdata,
+        orbit_bucket=orbit_bucket,
+        dem_tiles=dem_tiles,
+        https_server=https_server,
+        shared_dir=shared_dir,
+    )
+    setup = user_setup(
+        tmp_path,
+        START,
+        END,
+        services,
+        cmr=cmr,
+        earthdata=earthdata,
+        orbit_bucket=orbit_bucket,
+        dem_tiles=dem_tiles,
+        ca_bundle=ca_bundle,
+    )
+    setup.env["DINSAR_DOUBLE_DEFO_AMP_M"] = str(RANGE_INCREASE_M)
+    # wide enough to be sampled well by the coarse grid of the synthetic test DEM
+    setup.env["DINSAR_DOUBLE_DEFO_SIGMA_KM"] = "8"
+    return setup
+
+
+def test_full_run_from_search_to_report(tmp_path: Path, user, earthdata, https_server) -> None:
+    config = write_config(tmp_path, user.config)
+    result = snakemake(tmp_path, config, "--cores", "2", env=user.env, timeout=900)
+    assert result.returncode == 0, output_of(result)[-6000:]
+    ran = executed_rules(result)
+    for rule, count in {
+        "search": 1, "plan": 1, "preflight": 1, "download_slc": 4, "orbits": 4, "dem": 1,
+        "topsapp_xml": 3, "isce_preprocess": 3, "isce_topo": 3, "isce_coregistration": 3,
+        "isce_interferogram": 3, "isce_filter": 3, "isce_unwrap": 3, "isce_geocode": 3,
+        "isce_cleanup": 3, "export_pair": 3, "quicklooks_pair": 3, "stack_summary": 1,
+        "processing_report": 1,
+    }.items():  # fmt: skip
+        assert ran.count(rule) == count, (rule, ran.count(rule))
+    # each date's scene downloaded exactly once although the middle dates serve two pairs
+    # (one scene also gets the preflight's 1-byte login probe)
+    sizes = {name: product.size for name, product in earthdata.products.items()}
+    fetched = {name: earthdata.bytes_sent(name) for name in sizes}
+    used = {name for name, sent in fetched.items() if sent}
+    assert len(used) == 4
+    assert sum(fetched.values()) == sum(sizes[name] for name in used) + 1
+
+    ws = user.workspace
+    for pair in PAIRS:
+        products = ws / "products" / pair
+        with rasterio.open(products / "los_displacement.tif") as ds:
+            assert ds.units[0] == "m" and "towards the satellite" in json.dumps(ds.tags()).lower()
+            assert ds.profile["tiled"] and ds.overviews(1)
+            disp = ds.read(1)
+            centre = ds.index(-121.0, 54.65)  # the ROI centre: the double's bump
+        # a range increase is motion away from the satellite: negative displacement
+        peak = np.unravel_index(np.nanargmin(disp), disp.shape)
+        assert abs(peak[0] - centre[0]) <= 1 and abs(peak[1] - centre[1]) <= 1
+        assert disp[peak] == pytest.approx(-RANGE_INCREASE_M, rel=0.1)
+        assert np.nanmax(disp) < 0.1 * RANGE_INCREASE_M  # nothing moves towards the satellite
+        for png in ("quicklook_displacement.png", "quicklook_wrapped_phase.png",
+                    "quicklook_coherence.png"):  # fmt: skip
+            assert (products / png).read_bytes()[:4] == b"\x89PNG"
+        metadata = json.loads((products / "metadata.json").read_text())
+        assert json.dumps(metadata).count("POEORB") >= 2
+        assert not (ws / "work" / pair / "geom_reference").exists()  # keep: products
+    html = (ws / "products" / "stack" / "processing.html").read_text()
+    assert "POEORB" in html
+
+    # done means done: a rerun has nothing to do and asks no service for anything
+    https_server.clear_log()
+    again = snakemake(tmp_path, config, "-n", env=user.env)
+    assert again.returncode == 0 and "Nothing to be done" in output_of(again)
+
+    report = tmp_path / "report.html"
+    built = snakemake(tmp_path, config, "--report", str(report), env=user.env)
+    assert built.returncode == 0, output_of(built)[-3000:]
+    text = report.read_text()
+    pngs = sorted(ws.glob("products/*/quicklook_*.png")) + sorted(ws.glob("plan/*.png"))
+    assert len(pngs) == 9 + 2
+    for png in pngs:  # every figure is embedded: the report opens offline
+        assert base64.b64encode(png.read_bytes()).decode()[:2000] in text, png
+    assert https_server.requests() == []
+    for secret in user.secrets:
+        assert secret not in text
