@@ -9,6 +9,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "scripts"))
 
 from dinsar.config import validate_config
 from dinsar.errors import DinsarError
+from dinsar.locks import clear_stale_lock, record_lock_owner
 from dinsar.stack import Stack
 
 try:
@@ -19,6 +20,16 @@ except DinsarError as exc:
     sys.exit(1)
 
 WORKSPACE = Path(CFG.workspace)
+
+# A killed run leaves Snakemake's lock behind; a plain rerun removes it when its owner is gone.
+if workflow.is_main_process and not workflow.dryrun:
+    _stale = clear_stale_lock(os.getcwd())
+    if _stale:
+        print(f"dInSAR-Toolkit: {_stale}", file=sys.stderr)
+
+
+onstart:
+    record_lock_owner(os.getcwd())
 
 
 def ws(*parts):
