@@ -22,7 +22,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -94,43 +93,71 @@ def write_workflow_config(root: Path, n_dates: int, sequential: int) -> Path:
     return path
 
 
-def job_counts(dry_run_output: str) -> Counter:
-    """Per-rule job counts from the 'Job stats' table of `snakemake -n`."""
-    counts: Counter = Counter()
-    table = dry_run_output.split("Job stats:", 1)[1]
-    for line in table.splitlines()[3:]:
-        parts = line.split()
-        if len(parts) != 2 or parts[0] == "total":
-            if parts and parts[0] == "total":
-                break
+def job_shapes(dry_run_output: str) -> dict[str, tuple[int, int, int]]:
+    """Per rule: (jobs, input files per job, output files per job), from `snakemake -n`."""
+    shapes: dict[str, list[int]] = {}
+    for block in re.split(r"\n\[[^\]]*\]\n", dry_run_output):
+        head = re.search(r"^\s*(?:local)?(?:rule|checkpoint) (\w+):", block, re.M)
+        if not head:
             continue
-        counts[parts[0]] = int(parts[1])
-    return counts
+        counts = []
+        for field in ("input", "output"):
+            line = re.search(rf"^\s+{field}: (.*)$", block, re.M)
+            counts.append(len(line.group(1).split(", ")) if line else 0)
+        shape = shapes.setdefault(head.group(1), [0, 0, 0])
+        shape[0] += 1
+        shape[1] = max(shape[1], counts[0])
+        shape[2] = max(shape[2], counts[1])
+    return {rule: (n, i, o) for rule, (n, i, o) in shapes.items()}
 
 
-def trivial_snakefile(counts: Counter, path: Path) -> None:
-    """Same rules and job counts, chained like a per-pair pipeline, with no logic at all."""
-    lines = [f'rule all:\n    input: expand("out/last/{{i}}", i=range({max(counts.values())}))\n']
-    previous = None
-    for index, (rule, count) in enumerate(sorted(counts.items(), key=lambda kv: -kv[1])):
-        if rule == "all":
-            continue
+def trivial_snakefile(
+    shapes: dict[str, tuple[int, int, int]], path: Path, structural: bool
+) -> None:
+    """A Snakefile with the same rules and job counts, chained like a per-pair pipeline.
+
+    minimal: one input and one output per job, `touch` (no logic at all).
+    structural: also the same number of input and output files per job, a log, a benchmark, a
+    conda env, a params function and a script, like our rules - but no workflow logic (no
+    search, no stack, no input functions over the inventory).
+    """
+    rules = sorted((r for r in shapes if r != "all"), key=lambda r: (-shapes[r][0], r))
+    lines = []
+    previous: tuple[str, int, int] | None = None
+    for index, rule in enumerate(rules):
+        count, n_in, n_out = shapes[rule]
         name = f"r{index}"
-        src = f'"out/{previous[0]}/{{i}}"' if previous else None
-        inp = (
-            f"    input: lambda w: f'out/{previous[0]}/{{int(w.i) % {previous[1]}}}'\n"
-            if src
-            else ""
-        )
-        lines.append(
-            f'rule {name}:\n{inp}    output: "out/{name}/{{i}}"\n    shell: "touch {{output}}"\n'
-        )
-        previous = (name, count)
-    lines.append(
-        f'rule last:\n    input: lambda w: f"out/{previous[0]}/{{int(w.i) % {previous[1]}}}"\n'
-        '    output: "out/last/{i}"\n    shell: "touch {output}"\n'
+        n_out = max(1, n_out) if structural else 1
+        outputs = ", ".join(f'"out/{name}/{{i}}/{k}"' for k in range(n_out))
+        body = [f"rule {name}:"]
+        if previous:
+            prev_name, prev_count, prev_out = previous
+            k_in = max(1, min(n_in, prev_out)) if structural else 1
+            files = ", ".join(
+                f"'out/{prev_name}/{{int(w.i) % {prev_count}}}/{k}'" for k in range(k_in)
+            )
+            body.append(f"    input: lambda w: [{files}]")
+        body.append(f"    output: {outputs}")
+        if structural:
+            body += [
+                f'    log: "logs/{name}/{{i}}.log"',
+                f'    benchmark: "bench/{name}/{{i}}.tsv"',
+                "    threads: 1",
+                "    resources: mem_mb=1000, runtime=10",
+                f'    conda: "{REPO / "envs" / "workflow.yaml"}"',
+                "    params: i=lambda w: w.i",
+                f'    script: "{REPO / "scripts" / "plan.py"}"',
+            ]
+        else:
+            body.append('    shell: "touch {output}"')
+        lines.append("\n".join(body) + "\n")
+        previous = (name, count, n_out)
+    # `all` asks for every job of every rule, so each rule has exactly its job count
+    wanted = " + ".join(
+        f'expand("out/r{index}/{{i}}/0", i=range({shapes[rule][0]}))'
+        for index, rule in enumerate(rules)
     )
-    path.write_text("\n".join(lines))
+    path.write_text(f"rule all:\n    input: {wanted}\n\n" + "\n".join(lines))
 
 
 def measure(cmd: list[str], cwd: Path) -> tuple[float, str]:
@@ -149,38 +176,43 @@ def main() -> None:
     parser.add_argument("--sequential", type=int, default=3)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
+    dry_run = ["-n", "--cores", "2"]
     with tempfile.TemporaryDirectory(prefix="plan_scale_") as tmp:
         root = Path(tmp)
         cfg = write_workflow_config(root, args.dates, args.sequential)
         base = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(root), "--configfile", str(cfg)]
         # Run the search checkpoint once (reads the saved search); afterwards -n shows every job.
         subprocess.run(base + ["--cores", "1", "search"], check=True, capture_output=True)
-        ours, output = [], ""
+        times: dict[str, list[float]] = {"ours": [], "minimal": [], "structural": []}
+        output = ""
         for _ in range(args.repeat):
-            wall, output = measure(base + ["-n", "--cores", "2"], root)
-            ours.append(wall)
-        counts = job_counts(output)
-        trivial_dir = root / "trivial"
-        trivial_dir.mkdir()
-        trivial_snakefile(counts, trivial_dir / "Snakefile")
-        trivial = []
-        for _ in range(args.repeat):
-            wall, _ = measure([SNAKEMAKE, "-n", "--cores", "2"], trivial_dir)
-            trivial.append(wall)
-        # Peak memory: one fresh measurement each, in separate processes, via /proc polling.
-        ours_rss = peak_rss(base + ["-n", "--cores", "2"], root)
-        trivial_rss = peak_rss([SNAKEMAKE, "-n", "--cores", "2"], trivial_dir)
-    total_jobs = sum(counts.values())
-    ours_med, trivial_med = statistics.median(ours), statistics.median(trivial)
-    print(f"dates: {args.dates}, sequential: {args.sequential}, jobs: {total_jobs}")
-    print("jobs per rule: " + ", ".join(f"{k}={v}" for k, v in sorted(counts.items())))
-    print(f"dInSAR-Toolkit  snakemake -n: median {ours_med:.2f} s  peak RSS {ours_rss:.0f} MB")
-    print(
-        f"trivial Snakefile snakemake -n: median {trivial_med:.2f} s  peak RSS {trivial_rss:.0f} MB"
-    )
-    print(
-        f"ratio (time): {ours_med / trivial_med:.2f}x   ratio (memory): {ours_rss / trivial_rss:.2f}x"
-    )
+            wall, output = measure(base + dry_run, root)
+            times["ours"].append(wall)
+        shapes = job_shapes(output)
+        rss = {"ours": peak_rss(base + dry_run, root)}
+        for kind in ("minimal", "structural"):
+            folder = root / kind
+            folder.mkdir()
+            trivial_snakefile(shapes, folder / "Snakefile", structural=kind == "structural")
+            for _ in range(args.repeat):
+                times[kind].append(measure([SNAKEMAKE, *dry_run], folder)[0])
+            rss[kind] = peak_rss([SNAKEMAKE, *dry_run], folder)
+    jobs = sum(n for n, _, _ in shapes.values())
+    pairs = shapes.get("topsapp_xml", (0, 0, 0))[0]
+    median = {k: statistics.median(v) for k, v in times.items()}
+    print(f"dates: {args.dates}, sequential: {args.sequential}, pairs: {pairs}, jobs: {jobs}")
+    print("jobs per rule: " + ", ".join(f"{k}={v[0]}" for k, v in sorted(shapes.items())))
+    for kind, label in (("ours", "dInSAR-Toolkit"), ("minimal", "trivial, minimal"),
+                        ("structural", "trivial, same rule shapes")):  # fmt: skip
+        print(
+            f"{label:27s} snakemake -n: median {median[kind]:6.2f} s  peak RSS {rss[kind]:5.0f} MB"
+        )
+    for kind in ("minimal", "structural"):
+        print(
+            f"ratio vs {kind}: time {median['ours'] / median[kind]:.2f}x, "
+            f"memory {rss['ours'] / rss[kind]:.2f}x"
+        )
+    print(f"per pair: {median['ours'] / max(1, pairs) * 1000:.1f} ms")
 
 
 def peak_rss(cmd: list[str], cwd: Path) -> float:

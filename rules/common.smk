@@ -1,5 +1,6 @@
 # Shared set-up: validated config, paths, wildcard constraints and input functions.
 import functools
+import hashlib
 import os
 import sys
 from pathlib import Path
@@ -10,6 +11,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "scripts"))
 from dinsar.config import validate_config
 from dinsar.errors import DinsarError
 from dinsar.locks import clear_stale_lock, record_lock_owner
+from dinsar.search import inventory_is_current, search_settings
 from dinsar.stack import Stack
 
 try:
@@ -59,15 +61,73 @@ def _load_stack(scenes, dates, scenes_mtime, dates_mtime):
         sys.exit(1)
 
 
+# The search outputs are read through stack() and by path (params), never as input files:
+# jobs that take a checkpoint's outputs as inputs are re-evaluated one by one once it is
+# done (minutes for big stacks), and a new search must not re-run 200 GB of downloads.
+INVENTORY = {
+    "scenes": ws("inventory", "scenes.geojson"),
+    "dates": ws("inventory", "dates.csv"),
+}
+
+
+def after_search(wildcards):
+    """No input file: asking for the stack makes Snakemake run the search first when it must."""
+    stack()
+    return []
+
+
+def inventory_digest():
+    """Digest of the search outputs (a rule's params: a new search result re-runs the rule)."""
+    return _digest(*INVENTORY.values(), *_mtimes(*INVENTORY.values()))
+
+
+@functools.cache
+def _digest(scenes, dates, scenes_mtime, dates_mtime):
+    digest = hashlib.sha256()
+    for path in (scenes, dates):
+        try:
+            digest.update(Path(path).read_bytes())
+        except OSError:
+            return ""
+    return digest.hexdigest()
+
+
+def _search_forced():
+    """-F, -R search or a forced target: the search runs again, so its old outputs are stale."""
+    dag = workflow.dag_settings
+    forced = {str(r) for r in dag.forcerun}
+    return dag.forceall or dag.forcetargets or "search" in forced
+
+
 def stack():
-    """The dates, scenes and pairs; only known once the search checkpoint has run."""
-    out = checkpoints.search.get().output
-    return _load_stack(
-        out.scenes,
-        out.dates,
-        os.stat(out.scenes).st_mtime_ns,
-        os.stat(out.dates).st_mtime_ns,
+    """The dates, scenes and pairs; only known once the search checkpoint has run.
+
+    A finished search made for this config is read directly: going through the checkpoint
+    makes Snakemake re-evaluate every job that depends on it, which costs minutes for a
+    thousand pairs. Anything else (no search yet, settings changed, forced) takes the
+    checkpoint route, so Snakemake searches first and then builds the rest of the DAG.
+    """
+    scenes, dates = Path(ws("inventory", "scenes.geojson")), Path(
+        ws("inventory", "dates.csv")
     )
+    if not _search_forced() and _inventory_current(
+        scenes, dates, *_mtimes(scenes, dates)
+    ):
+        return _load_stack(str(scenes), str(dates), *_mtimes(scenes, dates))
+    out = checkpoints.search.get().output
+    return _load_stack(out.scenes, out.dates, *_mtimes(out.scenes, out.dates))
+
+
+def _mtimes(*paths):
+    try:
+        return tuple(os.stat(p).st_mtime_ns for p in paths)
+    except OSError:
+        return (None,) * len(paths)
+
+
+@functools.cache
+def _inventory_current(scenes, dates, scenes_mtime, dates_mtime):
+    return scenes_mtime is not None and inventory_is_current(scenes, dates, CFG)
 
 
 def pair_ids():
@@ -80,26 +140,28 @@ def pair_ids():
 
 def search_params():
     """Everything the search depends on: a change re-runs it (params are a rerun trigger)."""
-    return {
-        "roi": CFG.roi,
-        "dates": [str(CFG.dates.start), str(CFG.dates.end)],
-        "inventory": CFG.inventory,
-        "search": CFG.search.model_dump(),
-    }
+    return search_settings(CFG)
 
 
 def all_outputs(wildcards):
     """The default target: the plan, every pair through topsApp to its products, the stack
-    summaries and the processing table (staging is pulled in by the pairs)."""
-    isce = pair_targets(
-        pair_ids(),
-        ws,
-        geocode=ISCE_GEOCODE,
-        unwrap=CFG.isce.unwrap,
-        unwrapper=CFG.isce.unwrapper,
-        keep=CFG.keep,
+    summaries and the processing table (staging is pulled in by the pairs).
+
+    One file per final job is enough: Snakemake re-makes a job when any of its outputs is
+    missing, and asking for every file would cost a lookup each (10 000s for big stacks).
+    """
+    finals = []
+    for pair in pair_ids():
+        # the quicklooks need the export, which needs the geocoded products
+        finals.append(ws("products", pair, "quicklook_coherence.png"))
+        if CFG.keep == "products":
+            finals.append(ws("work", pair, CLEANUP_RECORD))
+    return (
+        list(rules.plan.output)
+        + finals
+        + list(rules.stack_summary.output)
+        + list(rules.processing_report.output)
     )
-    return list(rules.plan.output) + isce + products_targets()
 
 
 # --- products and report (rules/products.smk, rules/report.smk) ---------------------------
@@ -111,18 +173,16 @@ def products_geocoded():
 
 
 def export_inputs(wildcards):
-    """The geocoded rasters with their ISCE .xml (band layout and grid), and the orbit records."""
-    files = {}
-    for entry in products_geocoded():
-        name = entry.removeprefix("merged/")
-        if name in ("dem.crop",) or entry.endswith(".ion"):
-            continue
-        key = name.replace(".", "_")
-        files[key] = ws("work", wildcards.pair, f"{entry}.geo")
-        files[f"{key}_xml"] = ws("work", wildcards.pair, f"{entry}.geo.xml")
+    """The geocode step's record (its outputs are all there when it is) and the orbit records.
+
+    Asking for the stack first puts the export behind the search when that must run.
+    """
+    stack()
     ref, sec = wildcards.pair.split("_")
-    files["orbits"] = [ws("orbits", f"{ref}.json"), ws("orbits", f"{sec}.json")]
-    return files
+    return {
+        "geocoded": ws("work", wildcards.pair, "PICKLE", "geocode.xml"),
+        "orbits": [ws("orbits", f"{ref}.json"), ws("orbits", f"{sec}.json")],
+    }
 
 
 def quicklook_outputs():

@@ -5,8 +5,7 @@ from dinsar.dem import DemSpec
 
 rule dem:
     input:
-        scenes=ancient(ws("inventory", "scenes.geojson")),
-        dates=ancient(ws("inventory", "dates.csv")),
+        after_search,
     output:
         manifest=ws("dem", "{track}", "dem.json"),
         dem=ws("dem", "{track}", "dem.wgs84"),

@@ -1,6 +1,8 @@
 # ISCE2 topsApp per pair: topsApp.xml, seven resumable step groups, and the disk policy.
 #
-# Each group is one `topsApp.py topsApp.xml --start=X --end=Y` in work/<pair>/. Its outputs are
+# Each group is one `topsApp.py topsApp.xml --start=X --end=Y` in work/<pair>/. A group's input is
+# the previous group's PICKLE/<step>.xml only: one file per job keeps `snakemake -n` fast for
+# thousands of pairs, and a job whose outputs are missing is re-made whenever it is needed. Its outputs are
 # ISCE's PICKLE/<last step> (+ .xml) and the merged/ files the group really writes, so a failed
 # group reruns alone: a failure at unwrap resumes at unwrap. keep: products adds isce_cleanup,
 # which deletes the intermediates once geocode succeeded; Snakemake does not ask for missing
@@ -43,7 +45,7 @@ except DinsarError as exc:
     sys.exit(1)
 
 # what topsApp.xml depends on (a change regenerates it, and reruns the pair)
-ISCE_XML_SETTINGS = CFG.isce.model_dump(exclude={"threads", "topsapp"})
+ISCE_XML_SETTINGS = CFG.isce.model_dump(exclude={"threads", "topsapp", "min_free_gb"})
 # declared outputs of each step group: {group: {"state"|"metadata"|"products": [paths]}}
 ISCE_OUT = {
     g.name: {
@@ -96,16 +98,8 @@ rule topsapp_xml:
 
 rule isce_preprocess:
     input:
-        unpack(
-            lambda wc: pair_inputs(
-                *stack().pair_acquisitions(wc.pair), ws=ws, cache=cache, parts=["zips"]
-            )
-        ),
+        # topsApp.xml names the zips, orbits and DEM: a new one of those re-makes it
         xml=ws("work", "{pair}", "topsApp.xml"),
-        info=ws("work", "{pair}", PAIR_INFO),
-        dem=lambda wc: pair_inputs(
-            *stack().pair_acquisitions(wc.pair), ws=ws, cache=cache, parts=["dem"]
-        )["dem"],
     output:
         state=ISCE_OUT["preprocess"]["state"],
         metadata=ISCE_OUT["preprocess"]["metadata"],
@@ -143,12 +137,7 @@ rule isce_preprocess:
 
 rule isce_topo:
     input:
-        rules.isce_preprocess.output,
-        xml=ws("work", "{pair}", "topsApp.xml"),
-        info=ws("work", "{pair}", PAIR_INFO),
-        dem=lambda wc: pair_inputs(
-            *stack().pair_acquisitions(wc.pair), ws=ws, cache=cache, parts=["dem"]
-        )["dem"],
+        previous=rules.isce_preprocess.output.metadata,
     output:
         state=ISCE_OUT["topo"]["state"],
         metadata=ISCE_OUT["topo"]["metadata"],
@@ -185,14 +174,7 @@ rule isce_topo:
 
 rule isce_coregistration:
     input:
-        rules.isce_topo.output,
-        unpack(
-            lambda wc: pair_inputs(
-                *stack().pair_acquisitions(wc.pair), ws=ws, cache=cache, parts=["zips"]
-            )
-        ),
-        xml=ws("work", "{pair}", "topsApp.xml"),
-        info=ws("work", "{pair}", PAIR_INFO),
+        previous=rules.isce_topo.output.metadata,
     output:
         state=ISCE_OUT["coregistration"]["state"],
         metadata=ISCE_OUT["coregistration"]["metadata"],
@@ -229,14 +211,7 @@ rule isce_coregistration:
 
 rule isce_interferogram:
     input:
-        rules.isce_coregistration.output,
-        unpack(
-            lambda wc: pair_inputs(
-                *stack().pair_acquisitions(wc.pair), ws=ws, cache=cache, parts=["zips"]
-            )
-        ),
-        xml=ws("work", "{pair}", "topsApp.xml"),
-        info=ws("work", "{pair}", PAIR_INFO),
+        previous=rules.isce_coregistration.output.metadata,
     output:
         ISCE_OUT["interferogram"]["products"],
         state=ISCE_OUT["interferogram"]["state"],
@@ -274,9 +249,7 @@ rule isce_interferogram:
 
 rule isce_filter:
     input:
-        rules.isce_interferogram.output,
-        xml=ws("work", "{pair}", "topsApp.xml"),
-        info=ws("work", "{pair}", PAIR_INFO),
+        previous=rules.isce_interferogram.output.metadata,
     output:
         ISCE_OUT["filter"]["products"],
         state=ISCE_OUT["filter"]["state"],
@@ -314,9 +287,7 @@ rule isce_filter:
 
 rule isce_unwrap:
     input:
-        rules.isce_filter.output,
-        xml=ws("work", "{pair}", "topsApp.xml"),
-        info=ws("work", "{pair}", PAIR_INFO),
+        previous=rules.isce_filter.output.metadata,
     output:
         ISCE_OUT["unwrap"]["products"],
         state=ISCE_OUT["unwrap"]["state"],
@@ -355,14 +326,7 @@ rule isce_unwrap:
 
 rule isce_geocode:
     input:
-        rules.isce_unwrap.output,
-        rules.isce_filter.output,
-        rules.isce_interferogram.output,
-        xml=ws("work", "{pair}", "topsApp.xml"),
-        info=ws("work", "{pair}", PAIR_INFO),
-        dem=lambda wc: pair_inputs(
-            *stack().pair_acquisitions(wc.pair), ws=ws, cache=cache, parts=["dem"]
-        )["dem"],
+        previous=rules.isce_unwrap.output.metadata,
     output:
         geo=ISCE_OUT["geocode"]["products"],
         metadata=ISCE_OUT["geocode"]["metadata"],
@@ -399,8 +363,7 @@ rule isce_geocode:
 
 rule isce_cleanup:
     input:
-        geo=rules.isce_geocode.output.geo,
-        metadata=rules.isce_geocode.output.metadata,
+        geocoded=rules.isce_geocode.output.metadata,
     output:
         ws("work", "{pair}", CLEANUP_RECORD),
     log:
@@ -418,6 +381,7 @@ rule isce_cleanup:
     params:
         workdir=lambda wc: ws("work", wc.pair),
         keep=CFG.keep,
+        geo=lambda wc: [f.format(pair=wc.pair) for f in ISCE_OUT["geocode"]["products"]],
     script:
         "../scripts/isce_cleanup.py"
 

@@ -3,8 +3,7 @@
 
 rule plan:
     input:
-        scenes=ws("inventory", "scenes.geojson"),
-        dates=ws("inventory", "dates.csv"),
+        after_search,
     output:
         scenes=ws("plan", "scenes.csv"),
         pairs=ws("plan", "pairs.csv"),
@@ -31,6 +30,9 @@ rule plan:
         mem_mb=1000,
         runtime=10,
     params:
+        inventory=INVENTORY,
+        # a new search result re-makes the plan
+        digest=lambda w: inventory_digest(),
         pairs=CFG.pairs.model_dump(),
         keep=CFG.keep,
     script:

@@ -38,8 +38,8 @@ rule export_pair:
 
 rule quicklooks_pair:
     input:
+        after_search,
         metadata=rules.export_pair.output.metadata,
-        rasters=[ws("products", "{pair}", f) for f in PRODUCT_FILES.values()],
     output:
         **quicklook_outputs(),
     log:

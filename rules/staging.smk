@@ -3,25 +3,19 @@
 # Input functions are one-line lambdas over library helpers (snakemake --lint: no functions
 # beside rules).
 from dinsar.aux_cal import platforms_needing_aux_cal
-from dinsar.download import preflight_key
+from dinsar.download import missing_downloads
 from dinsar.orbits import orbit_params
 
-# The inventory is an input of the staging jobs, but a new search must not make Snakemake
-# download 200 GB again: `ancient` ignores its modification time.
-INVENTORY = ancient(ws("inventory", "scenes.geojson"))
-DATES_TABLE = ancient(ws("inventory", "dates.csv"))
 
-
-# One credential check and one free-disk check before any SLC byte, as a checkpoint: every
-# download waits for it (its input function asks for the checkpoint) without taking its
-# report as an input file. Its params are the zips still missing, so every run that has
-# something to download repeats it, and nothing else re-runs because of that. (A file
-# dependency, even ancient(), would make Snakemake 9 re-run - and first delete - every
-# existing zip whenever the preflight runs again or its report is missing.)
+# One credential check and one free-disk check before any SLC byte, as a checkpoint: a
+# download whose zip is still missing waits for it (its input function asks for the
+# checkpoint) without taking its report as an input file, so the set of inputs of a download
+# never changes and a finished zip is never re-made because of it. A zip that is already
+# there does not ask at all: Snakemake's checkpoint bookkeeping costs time per asking job.
+# Its params are the zips still missing, so a run with new things to download checks again.
 checkpoint preflight:
     input:
-        scenes=INVENTORY,
-        dates=DATES_TABLE,
+        after_search,
     output:
         report=ws("staging", "preflight.json"),
     log:
@@ -36,23 +30,28 @@ checkpoint preflight:
         mem_mb=1000,
         runtime=10,
     params:
-        missing=lambda w: preflight_key(
-            [Path(cache("slc", f"{g}.zip")) for g in stack().granules],
-            Path(ws("staging", "preflight.json")),
+        inventory=INVENTORY,
+        missing=lambda w: missing_downloads(
+            [Path(cache("slc", f"{g}.zip")) for g in stack().granules]
         ),
     script:
         "../scripts/preflight.py"
 
 
-# One scene: resumable, md5-verified, into the shared SLC cache. No params on purpose: a
-# changed URL or chunk size must not re-download a verified file.
+# One scene: resumable, md5-verified, into the shared SLC cache. No URL in the params on
+# purpose: a changed URL must not re-download a verified file.
 rule download_slc:
     input:
-        scenes=INVENTORY,
         # no file: waiting for the checkpoint orders the jobs, an empty list adds no input
-        preflight_done=lambda w: checkpoints.preflight.get() and [],
+        preflight_done=lambda w: (
+            Path(cache("slc", f"{w.granule}.zip")).is_file()
+            or checkpoints.preflight.get()
+        )
+        and [],
     output:
-        zip=cache("slc", "{granule}.zip"),
+        # update: Snakemake must not delete a zip that another workspace sharing the cache
+        # finished after this DAG was built (download() then finds it verified and keeps it)
+        zip=update(cache("slc", "{granule}.zip")),
     log:
         ws("logs", "download_slc", "{granule}.log"),
     benchmark:
@@ -66,6 +65,9 @@ rule download_slc:
         downloads=1,
         mem_mb=1000,
         runtime=24 * 60,
+    params:
+        # a fixed path, not the scene's URL: a changed URL must not re-download a verified file
+        inventory=INVENTORY["scenes"],
     script:
         "../scripts/download_slc.py"
 
@@ -74,7 +76,7 @@ rule download_slc:
 # orbits.precise_only); the manifest says which (the products report it).
 rule orbits:
     input:
-        scenes=INVENTORY,
+        after_search,
     output:
         manifest=ws("orbits", "{date}.json"),
     log:
@@ -98,7 +100,7 @@ rule orbits:
 # AUX_CAL, only for dates whose scenes were processed with IPF 002.36.
 rule aux_cal:
     input:
-        scenes=INVENTORY,
+        after_search,
     output:
         manifest=ws("aux_cal", "{date}.json"),
     log:

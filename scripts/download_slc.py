@@ -13,11 +13,12 @@ def main(snakemake):
     cfg = validate_config(snakemake.config)
     granule = validate_granule(snakemake.wildcards.granule)
     scene = next(
-        (s for s in load_saved_search(snakemake.input.scenes) if s.granule == granule), None
+        (s for s in load_saved_search(snakemake.params.inventory) if s.granule == granule), None
     )
     if scene is None:
         raise DownloadError(
-            f"{granule} is not in {snakemake.input.scenes}; the inventory changed: rerun the plan"
+            f"{granule} is not in {snakemake.params.inventory}; the inventory changed: "
+            "rerun the plan"
         )
     session = earthdata_session(cfg.download.edl_host, cfg.network.ca_bundle)
     target = Target(scene.url, Path(snakemake.output.zip), scene.bytes, scene.md5, granule)

@@ -19,7 +19,7 @@ def main(snakemake):
             f"keep is {snakemake.params.keep!r}, so intermediates stay; set keep: products to "
             "delete them"
         )
-    summary = cleanup(snakemake.params.workdir, snakemake.input.geo)
+    summary = cleanup(snakemake.params.workdir, snakemake.params.geo)
     summary["time"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     Path(snakemake.output[0]).write_text(json.dumps(summary, indent=1))
 

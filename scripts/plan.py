@@ -27,7 +27,8 @@ def cached_bytes(cfg, stack):
 
 def main(snakemake):
     cfg = validate_config(snakemake.config)
-    stack = Stack.load(snakemake.input.scenes, snakemake.input.dates, cfg)
+    inventory = snakemake.params.inventory
+    stack = Stack.load(inventory["scenes"], inventory["dates"], cfg)
     pairs = stack.pairs
     roi = parse_roi(cfg.roi)
     write_scenes_table(stack, snakemake.output.scenes)

@@ -13,7 +13,8 @@ from dinsar.stack import Stack
 
 def main(snakemake):
     cfg = validate_config(snakemake.config)
-    stack = Stack.load(snakemake.input.scenes, snakemake.input.dates, cfg)
+    inventory = snakemake.params.inventory
+    stack = Stack.load(inventory["scenes"], inventory["dates"], cfg)
     slc_dir = cfg.cache_dir("slc")
     targets = []
     for granule in stack.granules:

@@ -29,8 +29,8 @@ from dinsar.download import (
     Policy,
     Target,
     download,
+    missing_downloads,
     preflight,
-    preflight_key,
     probe,
 )
 
@@ -381,16 +381,13 @@ def test_preflight_with_nothing_missing_needs_no_network(tmp_path):
     assert report["files_to_download"] == 0 and "credentials" not in report
 
 
-def test_preflight_key_is_the_missing_set_or_the_last_checked_one(tmp_path):
-    report = tmp_path / "preflight.json"
-    files = [tmp_path / "a.zip", tmp_path / "b.zip"]
-    assert preflight_key(files, report) == ["a.zip", "b.zip"]
-    report.write_text('{"missing": ["a.zip", "b.zip"]}')
-    for f in files:
-        f.write_bytes(b"x")
-    assert preflight_key(files, report) == ["a.zip", "b.zip"]  # unchanged: no re-run
-    files[1].unlink()
-    assert preflight_key(files, report) == ["b.zip"]  # changed: the preflight runs again
+def test_missing_downloads_are_the_zips_not_yet_in_the_cache(tmp_path):
+    files = [tmp_path / "b.zip", tmp_path / "a.zip"]
+    assert missing_downloads(files) == ["a.zip", "b.zip"]
+    files[0].write_bytes(b"x")
+    assert missing_downloads(files) == ["a.zip"]
+    files[1].write_bytes(b"x")
+    assert missing_downloads(files) == []
 
 
 def test_a_web_page_instead_of_the_file_is_not_saved(https_server, earthdata, ca_bundle, tmp_path):

@@ -160,6 +160,9 @@ def test_report_builds_offline_with_every_quicklook(tmp_path: Path) -> None:
                                      "features": [scene(REFERENCE, 1), scene(SECONDARY, 2)]}))  # fmt: skip
     # topsApp's output and the staging's orbit records, as the ISCE and staging stages leave them
     synthetic.write_run(ws / "work" / PAIR)
+    (ws / "work" / PAIR / "PICKLE").mkdir()
+    for name in ("geocode", "geocode.xml"):  # the geocode step's state, which the export follows
+        (ws / "work" / PAIR / "PICKLE" / name).write_text("<topsProc/>\n")
     (ws / "orbits").mkdir(parents=True)
     for date, kind in ((REFERENCE, "POEORB"), (SECONDARY, "RESORB")):
         (ws / "orbits" / f"{date}.json").write_text(json.dumps(

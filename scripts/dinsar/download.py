@@ -23,7 +23,6 @@ import contextlib
 import errno
 import fcntl
 import hashlib
-import json
 import logging
 import os
 import re
@@ -506,7 +505,8 @@ def _finish(transfer: _Transfer) -> None:
         raise ChecksumError(
             f"{target.name}: md5 of the downloaded file is {got} but the inventory says "
             f"{target.md5}; the file was deleted: run again to download it afresh (if it "
-            "happens again, search again to refresh the inventory)"
+            "happens again, the inventory's md5 is wrong: search again to refresh it, or fix "
+            "the saved search that `inventory:` names)"
         )
     if have >= FSYNC_MIN_BYTES:
         # A crash right after the rename must not leave a complete-looking but empty SLC zip
@@ -596,20 +596,6 @@ def preflight(
     return report
 
 
-def preflight_key(destinations: list[Path], report: Path) -> list[str]:
-    """The preflight rule's params: the names of the files still missing.
-
-    Snakemake re-runs a job whose params changed, so a run that has files to download (a new
-    missing set) repeats the credential and disk checks; the downloads wait for the preflight
-    checkpoint without reading its report, so they are not re-run by it. When nothing is
-    missing, the set the last preflight checked (from its report) is returned, so that a
-    complete cache gives "Nothing to be done" rather than a pointless preflight.
-    """
-    missing = sorted(p.name for p in destinations if not p.is_file())
-    if missing:
-        return missing
-    try:
-        previous = json.loads(report.read_text()).get("missing", [])
-    except (OSError, ValueError, AttributeError):
-        return []
-    return [str(name) for name in previous] if isinstance(previous, list) else []
+def missing_downloads(destinations: list[Path]) -> list[str]:
+    """The preflight rule's params: the names of the SLC zips still to download."""
+    return sorted(p.name for p in destinations if not p.is_file())

@@ -308,8 +308,17 @@ def load_saved_search(path: str | Path) -> list[Scene]:
     return scenes
 
 
-def write_inventory(scenes: Sequence[Scene], path: str | Path, query: dict[str, Any]) -> None:
-    """Write scenes.geojson: every scene found, with what was searched."""
+def write_inventory(
+    scenes: Sequence[Scene],
+    path: str | Path,
+    query: dict[str, Any],
+    stamp: dict[str, Any] | None = None,
+) -> None:
+    """Write scenes.geojson: every scene found, with what was searched.
+
+    ``stamp`` records what the search was made for (see search.search_stamp), so a later run
+    can tell whether this inventory is still current without searching again.
+    """
     collection = {
         "type": "FeatureCollection",
         "format": INVENTORY_FORMAT,
@@ -337,6 +346,7 @@ def write_dates_table(acquisitions: Iterable[Acquisition], path: str | Path) -> 
     for acq in sorted(acquisitions, key=lambda a: (a.track, a.date)):
         rows.append(
             {
+        **({"stamp": stamp} if stamp is not None else {}),
                 "track": acq.track,
                 "date": acq.date,
                 "platform": acq.platform,

@@ -112,15 +112,34 @@ class Baselines:
             self._cache[key] = self._compute(reference, secondary)
         return self._cache[key]
 
+    def prefetch(self, pairs: Iterable[tuple[str, str]]) -> None:
+        """Compute many pairs at once: one asf_search call per reference date, not per pair."""
+        by_reference: dict[str, list[str]] = {}
+        for reference, secondary in pairs:
+            if (reference, secondary) not in self._cache:
+                by_reference.setdefault(reference, []).append(secondary)
+        for reference, secondaries in by_reference.items():
+            values = self._compute_many(reference, secondaries)
+            for secondary, value in zip(secondaries, values, strict=True):
+                self._cache[(reference, secondary)] = value
+
     def _compute(self, reference: str, secondary: str) -> float:
-        ref, sec = self._scenes[reference], self._scenes[secondary]
+        return self._compute_many(reference, [secondary])[0]
+
+    def _compute_many(self, reference: str, secondaries: list[str]) -> list[float]:
+        ref = self._scenes[reference]
         if self._state_vectors:
             from asf_search.baseline.calc import calculate_perpendicular_baselines
 
-            records = [_BaselineRecord(ref), _BaselineRecord(sec)]
+            records = [_BaselineRecord(ref)] + [
+                _BaselineRecord(self._scenes[s]) for s in secondaries
+            ]
             calculate_perpendicular_baselines(ref.granule, records)  # type: ignore[arg-type]
-            value = records[1].properties.get("perpendicularBaseline")
-            return float(value) if value is not None else math.nan
+            values = [r.properties.get("perpendicularBaseline") for r in records[1:]]
+            return [float(v) if v is not None else math.nan for v in values]
+        return [self._fallback(ref, self._scenes[s]) for s in secondaries]
+
+    def _fallback(self, ref: Scene, sec: Scene) -> float:
         if self._precomputed:
             return float(sec.perpendicular_baseline) - float(ref.perpendicular_baseline)  # type: ignore[arg-type]
         return math.nan
@@ -130,6 +149,7 @@ class Baselines:
         if not self._dates:
             return {}
         first = self._dates[0]
+        self.prefetch((first, d) for d in self._dates[1:])
         return {d: (0.0 if d == first else self.pair(first, d)) for d in self._dates}
 
 
@@ -193,6 +213,7 @@ def build_network(
             return abs(baselines.pair(*p)) <= settings.max_perpendicular_baseline
         return True
 
+    baselines.prefetch(base if settings.max_perpendicular_baseline is not None else ())
     chosen = {p for p in base if within_limits(p)}
     for text in settings.explicit:
         ref, sec = text.split("_")
@@ -203,6 +224,7 @@ def build_network(
                 f"track {track} (see inventory/dates.csv); usable: {', '.join(dates)}"
             )
         chosen.add((ref, sec))
+    baselines.prefetch(chosen)
     return [Pair(track, r, s, days_between(r, s), baselines.pair(r, s)) for r, s in sorted(chosen)]
 
 

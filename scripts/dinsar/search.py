@@ -7,6 +7,8 @@ dates and pairs exist.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -197,8 +199,9 @@ def run_search(cfg: Config, inventory_path: Path, dates_path: Path) -> SearchOut
     for acq in acquisitions:
         if not acq.used:
             log.warning("dropped %s %s: %s", acq.track, acq.date, acq.reason)
-    write_inventory(scenes, inventory_path, query)
+    # dates.csv first: the stamp in scenes.geojson, written last, vouches for both files
     write_dates_table(acquisitions, dates_path)
+    write_inventory(scenes, inventory_path, query, search_stamp(cfg, dates_path))
     usable = [a for a in acquisitions if a.used]
     if not usable:
         reasons = sorted({a.reason for a in acquisitions})
@@ -214,3 +217,37 @@ def run_search(cfg: Config, inventory_path: Path, dates_path: Path) -> SearchOut
         len(acquisitions),
     )
     return SearchOutcome(scenes, acquisitions, choice)
+
+
+def search_settings(cfg: Config) -> dict[str, Any]:
+    """Every setting the search depends on (the search rule's params: a change re-runs it)."""
+    return {
+        "roi": cfg.roi,
+        "dates": [str(cfg.dates.start), str(cfg.dates.end)],
+        "inventory": cfg.inventory,
+        "search": cfg.search.model_dump(),
+    }
+
+
+def search_stamp(cfg: Config, dates_path: Path) -> dict[str, Any]:
+    """What an inventory was made for: the settings, and the digest of its dates table."""
+    return {
+        "settings": search_settings(cfg),
+        "dates_sha256": hashlib.sha256(Path(dates_path).read_bytes()).hexdigest(),
+    }
+
+
+def inventory_is_current(scenes_path: Path, dates_path: Path, cfg: Config) -> bool:
+    """True when the search outputs exist, belong together and were made for this config.
+
+    Lets the workflow read a finished search directly instead of going through Snakemake's
+    checkpoint machinery, which re-evaluates every dependent job (minutes for 1000 pairs).
+    """
+    try:
+        if cfg.inventory and Path(cfg.inventory).stat().st_mtime > scenes_path.stat().st_mtime:
+            return False  # a newer saved search: Snakemake re-runs the search
+        with open(scenes_path) as handle:
+            stamp = json.load(handle).get("stamp") or {}
+        return stamp == search_stamp(cfg, dates_path)
+    except (OSError, ValueError, AttributeError):
+        return False
