@@ -10,7 +10,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "scripts"))
 
 from dinsar.config import validate_config
 from dinsar.errors import DinsarError
-from dinsar.locks import clear_stale_lock, record_lock_owner
+from dinsar.locks import claim_lock, clear_stale_lock, record_lock_owner, running_run
 from dinsar.search import inventory_is_current, search_settings
 from dinsar.stack import Stack
 
@@ -28,6 +28,14 @@ if workflow.is_main_process and not workflow.dryrun:
     _stale = clear_stale_lock(os.getcwd())
     if _stale:
         print(f"dInSAR-Toolkit: {_stale}", file=sys.stderr)
+    # Snakemake's lock only sees files both runs' first DAGs share: refuse any live holder
+    _running = running_run(os.getcwd())
+    if _running:
+        print(f"dInSAR-Toolkit: {_running}", file=sys.stderr)
+        sys.exit(1)
+    # before Snakemake takes its lock: until onstart records the owner, this claim is what
+    # keeps the next run from taking this run's lock for the last, finished run's
+    claim_lock(os.getcwd())
 
 
 onstart:

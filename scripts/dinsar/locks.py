@@ -1,20 +1,34 @@
 """Recover from Snakemake's stale lock after a killed run (wall-time limit, SIGKILL, power loss).
 
 Snakemake refuses to start while ``.snakemake/locks/`` holds a lock, even when the run that
-took it is long dead, and asks for ``--unlock``. A run of this workflow records its process
-(host, pid, start tick) once it holds the lock; the next run removes the lock only when that
-process is provably gone on this host. A live run, a run on another host (shared filesystem)
-or a lock of unknown origin is left alone, so two runs on one workspace are still refused.
+took it is long dead, and asks for ``--unlock``. Every run of this workflow records itself as
+a *claimant* before Snakemake takes its lock (:func:`claim_lock`, at parse time) and as the
+*owner* once it holds it (:func:`record_lock_owner`, onstart). The next run removes the lock
+only when every process that may hold it - the owner and every claimant - is provably gone on
+this host. A live run, a run on another host (shared filesystem) or a lock of unknown origin
+is left alone, so two runs on one workspace are still refused.
+
+The claims close a gap between Snakemake taking the lock and onstart: a run killed there is
+known (its claim), and a run still there is not mistaken for the previous, finished run whose
+owner record is still on disk (its claim keeps the lock alive). The same records let a new run
+refuse to start while a live one holds the lock (:func:`running_run`), also when Snakemake's
+own file-by-file lock would not see the two runs overlap.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import socket
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 OWNER_FILE = "dinsar_lock_owner.json"
+CLAIMS_FILE = "dinsar_lock_claims.json"
+_GUARD = "dinsar_lock_claims.flock"  # serialises reading and rewriting the claims
 
 
 def _start_tick(pid: int) -> int | None:
@@ -37,34 +51,125 @@ def _alive(pid: int, tick: int | None) -> bool:
     return tick is None or current is None or current == tick
 
 
-def record_lock_owner(workdir: str | Path) -> None:
-    """Called once the run holds Snakemake's lock (onstart)."""
+def _me() -> dict[str, Any]:
     pid = os.getpid()
-    owner = {"host": socket.gethostname(), "pid": pid, "start_tick": _start_tick(pid)}
-    path = Path(workdir) / ".snakemake" / OWNER_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
+    return {"host": socket.gethostname(), "pid": pid, "start_tick": _start_tick(pid)}
+
+
+def _gone(entry: dict[str, Any]) -> bool:
+    """True only if ``entry`` is a process of this host that no longer runs."""
+    try:
+        host, pid, tick = entry["host"], int(entry["pid"]), entry.get("start_tick")
+    except (KeyError, TypeError, ValueError):
+        return False  # unreadable: cannot prove anything
+    return host == socket.gethostname() and not _alive(pid, tick)
+
+
+def _write_json(path: Path, data: Any) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(owner))
+    tmp.write_text(json.dumps(data))
     tmp.replace(path)
 
 
-def clear_stale_lock(workdir: str | Path) -> str | None:
-    """Remove Snakemake's lock if the run that holds it died on this host; say what was done."""
-    dot = Path(workdir) / ".snakemake"
-    locks = sorted((dot / "locks").glob("*.lock")) if (dot / "locks").is_dir() else []
-    if not locks:
-        return None
+def _read_claims(dot: Path) -> list[dict[str, Any]]:
     try:
-        owner = json.loads((dot / OWNER_FILE).read_text())
-        host, pid, tick = owner["host"], int(owner["pid"]), owner.get("start_tick")
-    except (OSError, ValueError, KeyError, TypeError):
-        return None  # not ours to judge: Snakemake explains --unlock
-    if host != socket.gethostname() or _alive(pid, tick):
+        claims = json.loads((dot / CLAIMS_FILE).read_text())
+    except (OSError, ValueError):
+        return []
+    return [c for c in claims if isinstance(c, dict)] if isinstance(claims, list) else []
+
+
+@contextlib.contextmanager
+def _guarded(dot: Path) -> Iterator[None]:
+    dot.mkdir(parents=True, exist_ok=True)
+    with open(dot / _GUARD, "a") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _locks(dot: Path) -> list[Path]:
+    return sorted((dot / "locks").glob("*.lock")) if (dot / "locks").is_dir() else []
+
+
+def _live_here(entry: dict[str, Any]) -> bool:
+    try:
+        host, pid, tick = entry["host"], int(entry["pid"]), entry.get("start_tick")
+    except (KeyError, TypeError, ValueError):
+        return False
+    return host == socket.gethostname() and _alive(pid, tick)
+
+
+def claim_lock(workdir: str | Path) -> None:
+    """Called before Snakemake takes its lock (parse time of the main process): this run may
+    hold it from then on. While nobody holds the lock, only the claims of live processes on
+    this host are kept (one that starts at this very moment); the others are history."""
+    dot = Path(workdir) / ".snakemake"
+    with _guarded(dot):
+        claims = _read_claims(dot)
+        if not _locks(dot):
+            claims = [c for c in claims if _live_here(c)]
+        _write_json(dot / CLAIMS_FILE, [*claims, _me()])
+
+
+def running_run(workdir: str | Path) -> str | None:
+    """If another run on this host holds (or is taking) this workspace's lock, say so.
+
+    Snakemake refuses a second run only when its first DAG shares a file with the running
+    one's first DAG; after a checkpoint the two can be disjoint (a run started before the
+    search, one started after it) and both would write the same workspace. Any live holder
+    refuses the newcomer here, whatever the targets.
+    """
+    dot = Path(workdir) / ".snakemake"
+    if not _locks(dot):
         return None
-    for lock in locks:
-        lock.unlink(missing_ok=True)
-    (dot / OWNER_FILE).unlink(missing_ok=True)
+    candidates = _read_claims(dot)
+    try:
+        candidates.append(json.loads((dot / OWNER_FILE).read_text()))
+    except (OSError, ValueError):
+        pass
+    live = sorted(
+        {int(c["pid"]) for c in candidates if _live_here(c) and int(c["pid"]) != os.getpid()}
+    )
+    if not live:
+        return None
     return (
-        f"removed the lock left by a run that was killed (pid {pid} on {host}); "
-        "its unfinished jobs are redone"
+        f"another run of this workflow (pid {', '.join(map(str, live))}) is working in "
+        f"{Path(workdir).resolve()}; wait until it ends (two runs would write the same files). "
+        "If it is gone, `snakemake --unlock` (with the same --directory and --configfile) "
+        "removes its lock"
+    )
+
+
+def record_lock_owner(workdir: str | Path) -> None:
+    """Called once the run holds Snakemake's lock (onstart)."""
+    path = Path(workdir) / ".snakemake" / OWNER_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _write_json(path, _me())
+
+
+def clear_stale_lock(workdir: str | Path) -> str | None:
+    """Remove Snakemake's lock if every run that may hold it died on this host; say what was done."""
+    dot = Path(workdir) / ".snakemake"
+    if not _locks(dot):
+        return None
+    with _guarded(dot):
+        locks = _locks(dot)
+        candidates = _read_claims(dot)
+        try:
+            candidates.append(json.loads((dot / OWNER_FILE).read_text()))
+        except (OSError, ValueError):
+            pass
+        if not locks or not candidates or not all(_gone(c) for c in candidates):
+            return None  # a possible holder lives, or nothing is known: Snakemake explains --unlock
+        for lock in locks:
+            lock.unlink(missing_ok=True)
+        (dot / OWNER_FILE).unlink(missing_ok=True)
+        (dot / CLAIMS_FILE).unlink(missing_ok=True)
+    pids = sorted({int(c["pid"]) for c in candidates})
+    return (
+        f"removed the lock left by a run that was killed (pid {', '.join(map(str, pids))} on "
+        f"{socket.gethostname()}); its unfinished jobs are redone"
     )
