@@ -11,6 +11,7 @@ from pathlib import Path
 
 from _helpers import mock_snakemake, run
 from dinsar.errors import DinsarError
+from dinsar.integrity import check_unchanged
 from dinsar.isce_run import orbit_covers
 from dinsar.isce_xml import (
     Sensor,
@@ -57,6 +58,9 @@ def main(snakemake):
     roi = parse_roi(params.roi)
     workdir = Path(snakemake.output.xml).parent
     workdir.mkdir(parents=True, exist_ok=True)
+    for zip_path in [*snakemake.input.ref_zips, *snakemake.input.sec_zips]:
+        # a zip changed in the cache since its verified download is refused before ISCE
+        check_unchanged(Path(zip_path), f"SLC {zip_path}")
     ref = [read_safe(z, pol) for z in snakemake.input.ref_zips]
     sec = [read_safe(z, pol) for z in snakemake.input.sec_zips]
     if isce["swaths"] == "auto":

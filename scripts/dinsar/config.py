@@ -226,6 +226,11 @@ class Isce(_Section):
         description="Command that runs topsApp.py; null = find topsApp.py on PATH or in $ISCE_HOME",
     )
     threads: PositiveInt = 4
+    min_free_gb: Literal["auto"] | Annotated[float, Field(ge=0)] = Field(
+        default="auto",
+        description="Free disk a pair needs before topsApp starts: auto = its bursts x 2 GB of "
+        "intermediates, or a number of GB (0 = no check)",
+    )
 
     @field_validator("geocode_list")
     @classmethod

@@ -315,7 +315,7 @@ def fetch_tiles(
                 # no progress bar: a tile is small, its one log line is enough
                 download(Target(mirror_url(url, tiles_url), dest, label=name), session, policy)
             except DownloadError as exc:
-                raise DemError(f"DEM tile {name}: {exc}") from None
+                raise DemError(f"DEM tile {exc}") from None  # the message starts with the name
             if name.endswith(".zip"):
                 from dem_stitcher.stitcher import download_tiles_to_gtiff
 
@@ -334,12 +334,15 @@ def fetch_tiles(
     return paths
 
 
-def gdal_env(ca_bundle: str | None) -> dict[str, Any]:
-    """GDAL options for remote reads (the geoid): our CA bundle, retries, no directory listing."""
+def gdal_env(ca_bundle: str | None, policy: Policy = DEFAULT_POLICY) -> dict[str, Any]:
+    """GDAL options for remote reads (the geoid): our CA bundle, the network.timeout/retries/
+    backoff of every other download (GDAL's own default waits forever), no directory listing."""
     env: dict[str, Any] = {
         "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
-        "GDAL_HTTP_MAX_RETRY": "5",
-        "GDAL_HTTP_RETRY_DELAY": "2",
+        "GDAL_HTTP_MAX_RETRY": str(policy.retries),
+        "GDAL_HTTP_RETRY_DELAY": str(policy.backoff),
+        "GDAL_HTTP_TIMEOUT": str(max(1, math.ceil(policy.timeout))),
+        "GDAL_HTTP_CONNECTTIMEOUT": str(max(1, math.ceil(policy.timeout))),
     }
     if ca_bundle:
         # GDAL_CURL_CA_BUNDLE wins over a CURL_CA_BUNDLE set in the environment (as on many
@@ -365,6 +368,7 @@ def stitch(
     tile_dir: Path,
     geoid: str | None = None,
     ca_bundle: str | None = None,
+    policy: Policy = DEFAULT_POLICY,
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """dem_stitcher's ellipsoidal, pixel-is-point DEM from the tiles in ``tile_dir`` (2-D float32)."""
     import rasterio
@@ -372,7 +376,7 @@ def stitch(
     from dem_stitcher.exceptions import NoDEMCoverage
 
     try:
-        with rasterio.Env(**gdal_env(ca_bundle)), warnings.catch_warnings():
+        with rasterio.Env(**gdal_env(ca_bundle, policy)), warnings.catch_warnings():
             # "The directory ... exists; We are writing new files to this directory": the tile
             # cache is meant to exist (it is shared); the warning would only alarm users
             warnings.filterwarnings(
@@ -392,7 +396,9 @@ def stitch(
     except rasterio.errors.RasterioError as exc:
         raise DemError(
             f"stitching the DEM failed while reading a tile or the geoid ({exc}); the geoid is "
-            "read over the network unless dem.geoid is a local file"
+            f"read over the network ({geoid or 'dem_stitcher default'}) unless dem.geoid is a "
+            "local file: run again (raise network.retries or network.timeout for a flaky "
+            "connection), or download the geoid once and set dem.geoid to that file"
         ) from None
     return np.asarray(values, dtype=np.float32), profile
 
@@ -574,7 +580,7 @@ def build_dem(
                 spec.bounds, spec.source, tile_dir, session, policy, tiles_url, progress
             )
         ]
-        values, profile = stitch(spec.bounds, spec.source, tile_dir, geoid, ca_bundle)
+        values, profile = stitch(spec.bounds, spec.source, tile_dir, geoid, ca_bundle, policy)
         source = spec.source
     grid = Grid.from_transform(profile["transform"], values.shape[1], values.shape[0])
     _check_extent(grid, spec)

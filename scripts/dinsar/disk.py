@@ -10,10 +10,13 @@ from pathlib import Path
 from .errors import DinsarError
 
 GB = 1_000_000_000
+# A real ISCE2 run of 3 bursts x 1 swath wrote 5.9 GB of intermediates (geom_reference 3.0,
+# fine_* 3.0): about 2 GB per burst and swath at full resolution.
+INTERMEDIATE_BYTES_PER_BURST = 2 * GB
 
 
 class DiskSpaceError(DinsarError):
-    """Not enough free space for what is still to be downloaded."""
+    """Not enough free space for what is still to be downloaded or processed."""
 
 
 def format_bytes(n: float) -> str:
@@ -66,5 +69,16 @@ def check_free_space(directory: Path, needed: int, margin: int, what: str) -> in
             f"download + {format_bytes(margin)} margin (download.disk_margin_gb) = "
             f"{format_bytes(needed + margin)} needed, {format_bytes(free)} free; free some space, "
             "point cache.slc at a larger disk, or lower download.disk_margin_gb"
+        )
+    return free
+
+
+def check_space_for(directory: Path, needed: int, what: str, fix: str) -> int:
+    """Raise DiskSpaceError unless ``needed`` bytes are free; return the free bytes."""
+    free = free_bytes(directory)
+    if needed > free:
+        raise DiskSpaceError(
+            f"not enough disk space in {directory} for {what}: {format_bytes(needed)} needed, "
+            f"{format_bytes(free)} free; {fix}"
         )
     return free

@@ -37,6 +37,7 @@ from urllib.parse import urlsplit
 import requests
 
 from .errors import DinsarError
+from .integrity import record_verified
 from .retry import backoff_delays
 
 log = logging.getLogger(__name__)
@@ -421,6 +422,8 @@ def download(
         if dest.exists():
             if is_complete(dest, target.size, target.md5):
                 log.info("%s is already complete and verified in %s", target.name, dest.parent)
+                if target.md5:
+                    record_verified(dest, target.md5)
                 return Outcome(dest, skipped=True)
             log.warning("%s exists but is incomplete or corrupt; downloading it again", dest)
             dest.unlink()
@@ -515,6 +518,8 @@ def _finish(transfer: _Transfer) -> None:
         with open(part, "rb") as handle:
             os.fsync(handle.fileno())
     os.replace(part, target.dest)
+    if target.md5:
+        record_verified(target.dest, target.md5)  # readers can tell later if it changed
     log.info(
         "%s: %d bytes in %d request(s), %s",
         target.name,

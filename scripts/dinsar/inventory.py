@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import shapely
 from shapely.geometry import MultiPolygon, Polygon, mapping, shape
@@ -161,15 +162,36 @@ class InventoryError(DinsarError):
     """A saved search or inventory file is unusable."""
 
 
-def validate_granule(name: str) -> str:
+INVENTORY_FIX = "fix or remove it in the inventory file"
+
+
+def validate_granule(name: str, fix: str = INVENTORY_FIX) -> str:
     """Refuse names that are not Sentinel-1 IW SLC products (they end up in paths and commands)."""
-    if not isinstance(name, str) or not GRANULE_RE.match(name):
+    # fullmatch: GRANULE_RE's $ would also accept a trailing newline
+    if not isinstance(name, str) or not GRANULE_RE.fullmatch(name):
         raise InventoryError(
             f"granule name {name!r} is not a Sentinel-1 IW SLC product name "
-            "(S1x_IW_SLC__1Sxx_<start>_<stop>_<orbit>_<datatake>_<crc>); "
-            "fix or remove it in the inventory file"
+            f"(S1x_IW_SLC__1Sxx_<start>_<stop>_<orbit>_<datatake>_<crc>); {fix}"
         )
     return name
+
+
+def validate_url(url: Any, granule: str, where: str, fix: str = INVENTORY_FIX) -> str:
+    """A product URL must be https (the session may send an Earthdata token to its host), carry
+    no credentials and name the granule's zip (what the download is checked against)."""
+    text = str(url)
+    parts = urlsplit(text)
+    if (
+        parts.scheme != "https"
+        or not parts.hostname
+        or parts.username is not None
+        or not parts.path.endswith(f"/{granule}.zip")
+        or any(c.isspace() for c in text)
+    ):
+        raise InventoryError(
+            f"{where}: download URL {text!r} is not an https URL of {granule}.zip; {fix}"
+        )
+    return text
 
 
 def scene_from_properties(
@@ -177,15 +199,16 @@ def scene_from_properties(
     geometry: dict[str, Any] | None,
     baseline: dict[str, Any] | None = None,
     where: str = "record",
+    fix: str = INVENTORY_FIX,
 ) -> Scene:
     """Build a Scene from asf_search product properties (search result or GeoJSON export)."""
     try:
-        name = validate_granule(props["sceneName"])
+        name = validate_granule(props["sceneName"], fix)
         where = f"{where} {name}"
         md5 = props.get("md5sum")
         return Scene(
             granule=name,
-            url=_require(props, "url", where),
+            url=validate_url(_require(props, "url", where), name, where, fix),
             bytes=int(_require(props, "bytes", where)),
             md5=_check_md5(md5, where) if md5 else None,
             footprint=_footprint(geometry, where),
@@ -216,7 +239,7 @@ def scene_from_feature(feature: dict[str, Any], where: str) -> Scene:
         md5 = props.get("md5")
         return Scene(
             granule=name,
-            url=_require(props, "url", where),
+            url=validate_url(_require(props, "url", where), name, where),
             bytes=int(_require(props, "bytes", where)),
             md5=_check_md5(md5, where) if md5 else None,
             footprint=_footprint(feature.get("geometry"), where),
@@ -323,6 +346,7 @@ def write_inventory(
         "type": "FeatureCollection",
         "format": INVENTORY_FORMAT,
         "query": query,
+        **({"stamp": stamp} if stamp is not None else {}),
         "features": [s.to_feature() for s in sorted(scenes, key=lambda s: s.start_time)],
     }
     _atomic_write_text(Path(path), json.dumps(collection, indent=1))
@@ -346,7 +370,6 @@ def write_dates_table(acquisitions: Iterable[Acquisition], path: str | Path) -> 
     for acq in sorted(acquisitions, key=lambda a: (a.track, a.date)):
         rows.append(
             {
-        **({"stamp": stamp} if stamp is not None else {}),
                 "track": acq.track,
                 "date": acq.date,
                 "platform": acq.platform,

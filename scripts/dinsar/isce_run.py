@@ -397,6 +397,36 @@ def fresh_start(workdir: str | Path, info: Mapping[str, Any]) -> None:
         (workdir / name).unlink(missing_ok=True)
 
 
+def check_pair_disk(workdir: str | Path, info: Mapping[str, Any], setting: Any = "auto") -> int:
+    """Before preprocess: the free space the pair's intermediates need, or stop with the numbers.
+
+    ``setting`` is ``isce.min_free_gb``: "auto" = the pair's bursts (dinsar_pair.json, every
+    swath) x 2 GB, the plan's estimate; a number of GB; 0 = no check. Returns the free bytes.
+    """
+    from .disk import GB, INTERMEDIATE_BYTES_PER_BURST, check_space_for, format_bytes, free_bytes
+
+    workdir = Path(workdir)
+    if setting in (None, "auto"):
+        bursts = max(1, int(info.get("bursts") or 1))
+        needed = bursts * INTERMEDIATE_BYTES_PER_BURST
+        how = (
+            f"{bursts} burst(s) x {format_bytes(INTERMEDIATE_BYTES_PER_BURST)}, "
+            "isce.min_free_gb: auto"
+        )
+    else:
+        needed = int(float(setting) * GB)
+        how = f"isce.min_free_gb: {setting}"
+    if needed <= 0:
+        return free_bytes(workdir)
+    return check_space_for(
+        workdir,
+        needed,
+        f"the ISCE intermediates of pair {info.get('pair', workdir.name)} ({how})",
+        "free some space, put the workspace on a larger disk, or set isce.min_free_gb to the "
+        "GB this pair really needs (0 turns the check off)",
+    )
+
+
 def read_pair_info(workdir: str | Path) -> dict[str, Any]:
     path = Path(workdir) / PAIR_INFO
     try:
@@ -458,6 +488,7 @@ def prerun_checks(workdir: str | Path, margin_s: float = 60.0) -> None:
     ISCE only prints "Could not extract swath" for a bad zip or orbit and fails a step later.
     """
     from . import safe as safe_mod
+    from .integrity import ChangedFileError, check_unchanged
     from .isce_xml import validate_file
 
     workdir = Path(workdir)
@@ -470,8 +501,10 @@ def prerun_checks(workdir: str | Path, margin_s: float = 60.0) -> None:
         for item in safes:
             path = Path(item) if Path(item).is_absolute() else workdir / item
             try:
+                if path.is_file():
+                    check_unchanged(path, f"SLC {path}")
                 start, stop = safe_mod.scene_times(path, polarization)
-            except safe_mod.SafeError as exc:
+            except (safe_mod.SafeError, ChangedFileError) as exc:
                 problems.append(str(exc))
                 continue
             if orbit:

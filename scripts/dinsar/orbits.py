@@ -255,8 +255,9 @@ def list_bucket(
         stop_listing = False
         for obj in objects:
             name = obj["key"].rsplit("/", 1)[-1]
-            match = EOF_NAME.match(name)
-            if not match:
+            match = EOF_NAME.fullmatch(name)  # $ alone would accept a trailing newline
+            # the key becomes a URL path and the name a file name: only the plain layout
+            if not match or obj["key"] != f"AUX_{orbit_type}/{name}":
                 continue
             created = dt.datetime.strptime(match["created"], "%Y%m%dT%H%M%S").replace(tzinfo=dt.UTC)
             if until is not None and created > until:
@@ -282,7 +283,16 @@ class _RetryableHTTP(requests.exceptions.HTTPError):
 def _retryable(exc: BaseException) -> bool:
     if isinstance(exc, requests.exceptions.SSLError):
         return "certificate" not in str(exc).lower()
-    return isinstance(exc, (_RetryableHTTP, requests.ConnectionError, requests.Timeout))
+    # ChunkedEncodingError: a listing cut short (Content-Length not reached), as a reset is
+    return isinstance(
+        exc,
+        (
+            _RetryableHTTP,
+            requests.ConnectionError,
+            requests.Timeout,
+            requests.exceptions.ChunkedEncodingError,
+        ),
+    )
 
 
 # --- CDSE -------------------------------------------------------------------------------------
@@ -581,9 +591,17 @@ def find_orbit(
                     )
                     return entry
             where = settings.asf_url if settings.source == "asf" else "Copernicus Data Space"
+            # a requests exception's text is a repr of urllib3 internals: its class says enough
+            reason = (
+                str(exc)
+                if isinstance(exc, (DownloadError, _RetryableHTTP))
+                else f"{type(exc).__name__} after {settings.policy.retries} retries"
+            )
             raise OrbitError(
-                f"orbit for {request.window()} could not be fetched from {where}: {exc} "
-                "(this step needs network access: run `snakemake stage` on a node with internet)"
+                f"orbit for {request.window()} could not be fetched from {where}: {reason}; run "
+                "again later (raise network.retries for a flaky connection); this step needs "
+                "network access: on a node without internet, run `snakemake stage` first where "
+                "there is"
             ) from None
         if orbit_type == "RESORB" and local.get("RESORB") is not None:
             entry = _use_local(local["RESORB"], request, settings)

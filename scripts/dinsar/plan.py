@@ -13,11 +13,12 @@ from pathlib import Path
 
 from shapely.geometry import MultiPolygon, Polygon
 
+from . import disk
 from .stack import Stack
 
 GB = 1e9
-# A real ISCE2 run of 3 bursts x 1 swath wrote 5.9 GB (geom_reference 3.0, fine_* 3.0).
-INTERMEDIATE_BYTES_PER_BURST = 2.0 * GB
+# about 2 GB per burst and swath (measured); isce_step checks the same figure before a pair
+INTERMEDIATE_BYTES_PER_BURST = float(disk.INTERMEDIATE_BYTES_PER_BURST)
 BURST_AZIMUTH_KM = 20.0  # IW burst length along track
 SWATH_RANGE_KM = 80.0  # IW sub-swath width on ground
 KM_PER_DEG = 111.2

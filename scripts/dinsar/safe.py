@@ -12,13 +12,15 @@ the footprint functions, so the pre-run checks also work inside the ISCE environ
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import re
 import struct
 import xml.etree.ElementTree as ET
 import zipfile
-from collections.abc import Iterable, Sequence
+import zlib
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -314,12 +316,23 @@ def check_layout(path: str | Path, polarization: str = "vv") -> dict[str, Any]:
     }
 
 
+@contextlib.contextmanager
+def _damaged_zip(path: Path) -> Iterator[None]:
+    """A member that fails its CRC or does not inflate: one message, not a zipfile traceback."""
+    try:
+        yield
+    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+        raise SafeError(
+            f"SLC {path} is damaged ({exc}); delete it so that staging downloads it again"
+        ) from None
+
+
 def read_safe(path: str | Path, polarization: str = "vv") -> Safe:
     """Layout check plus annotation parsing of one SAFE zip (no pixel data is read)."""
     path = Path(path)
     layout = check_layout(path, polarization)
     swaths: dict[int, Swath] = {}
-    with zipfile.ZipFile(path) as zf:
+    with _damaged_zip(path), zipfile.ZipFile(path) as zf:
         ipf = parse_manifest_ipf(zf.read(layout["manifest"]))
         for number, member in sorted(layout["annotations"].items()):
             tiff = layout["measurements"][number]
@@ -347,7 +360,7 @@ def scene_times(path: str | Path, polarization: str = "vv") -> tuple[dt.datetime
     """
     layout = check_layout(path, polarization)
     times: list[dt.datetime] = []
-    with zipfile.ZipFile(path) as zf:
+    with _damaged_zip(Path(path)), zipfile.ZipFile(path) as zf:
         for member in layout["annotations"].values():
             with zf.open(member) as handle:
                 head = handle.read(4096)

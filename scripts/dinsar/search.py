@@ -156,11 +156,21 @@ def search_asf(cfg: Config, roi: Polygon | MultiPolygon) -> list[Scene]:
         props = product.properties
         if not str(props.get("sceneName", "")).startswith("S1"):
             continue
-        scenes.append(
-            scene_from_properties(
-                props, product.geometry, getattr(product, "baseline", None), "search result"
+        try:
+            scene = scene_from_properties(
+                props,
+                product.geometry,
+                getattr(product, "baseline", None),
+                "result",
+                # names and URLs from a reply end up in file paths, commands and requests
+                fix="the search result is refused; retry later, or set `inventory:` to a saved "
+                "search you have checked",
             )
-        )
+        except InventoryError as exc:
+            raise SearchError(
+                f"ASF search at https://{host} returned a record that cannot be used: {exc}"
+            ) from None
+        scenes.append(scene)
     log.info("ASF returned %d scene(s)", len(scenes))
     return scenes
 
