@@ -115,13 +115,11 @@ def stack():
     thousand pairs. Anything else (no search yet, settings changed, forced) takes the
     checkpoint route, so Snakemake searches first and then builds the rest of the DAG.
     """
-    scenes, dates = Path(ws("inventory", "scenes.geojson")), Path(
-        ws("inventory", "dates.csv")
-    )
+    scenes, dates = INVENTORY["scenes"], INVENTORY["dates"]
     if not _search_forced() and _inventory_current(
         scenes, dates, *_mtimes(scenes, dates)
     ):
-        return _load_stack(str(scenes), str(dates), *_mtimes(scenes, dates))
+        return _load_stack(scenes, dates, *_mtimes(scenes, dates))
     out = checkpoints.search.get().output
     return _load_stack(out.scenes, out.dates, *_mtimes(out.scenes, out.dates))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from shapely import wkt
 from shapely.geometry import shape
 
 from dinsar.config import validate_config
-from dinsar.search import SearchError, run_search, search_asf
+from dinsar.search import SearchError, inventory_is_current, run_search, search_asf
 from fixture_scenes import TEST_ROI, stack_records
 from harness.server import Fault
 
@@ -58,6 +59,35 @@ def test_run_search_writes_inventory_and_dates(cmr, ca_bundle, tmp_path) -> None
     assert saved["query"]["start"] == "2016-09-01"
     assert len(saved["features"]) == len(outcome.scenes)
     assert (ws / "dates.csv").read_text().count("\n") == len(outcome.acquisitions) + 1
+
+
+def test_a_finished_search_is_current_only_for_its_own_config(cmr, ca_bundle, tmp_path) -> None:
+    """The workflow reads a finished search without its checkpoint only when this holds."""
+    cfg = config(cmr.host, ca_bundle, tmp_path)
+    ws = tmp_path / "ws" / "inventory"
+    scenes, dates = ws / "scenes.geojson", ws / "dates.csv"
+    assert not inventory_is_current(scenes, dates, cfg)  # nothing searched yet
+    run_search(cfg, scenes, dates)
+    assert inventory_is_current(scenes, dates, cfg)
+    assert inventory_is_current(str(scenes), str(dates), cfg)  # the rules pass strings
+    moved = config(cmr.host, ca_bundle, tmp_path, timeout=7)  # network settings: still current
+    assert inventory_is_current(scenes, dates, moved)
+    later = cfg.model_copy(
+        update={"dates": cfg.dates.model_copy(update={"end": cfg.dates.end.replace(year=2018)})}
+    )
+    assert not inventory_is_current(scenes, dates, later)  # other dates: search again
+    dates.write_text(dates.read_text() + "\n")  # the table no longer matches the stamp
+    assert not inventory_is_current(scenes, dates, cfg)
+
+    # a saved search: current until the saved file is newer than the inventory made from it
+    saved = tmp_path / "saved.geojson"
+    saved.write_text(scenes.read_text())
+    from_file = validate_config({**cfg.model_dump(mode="json"), "inventory": str(saved)})
+    run_search(from_file, scenes, dates)
+    assert inventory_is_current(str(scenes), str(dates), from_file)
+    later_ns = scenes.stat().st_mtime_ns + 5_000_000_000
+    os.utime(saved, ns=(later_ns, later_ns))
+    assert not inventory_is_current(str(scenes), str(dates), from_file)
 
 
 @pytest.mark.parametrize(

@@ -247,12 +247,13 @@ def search_stamp(cfg: Config, dates_path: Path) -> dict[str, Any]:
     }
 
 
-def inventory_is_current(scenes_path: Path, dates_path: Path, cfg: Config) -> bool:
+def inventory_is_current(scenes_path: str | Path, dates_path: str | Path, cfg: Config) -> bool:
     """True when the search outputs exist, belong together and were made for this config.
 
     Lets the workflow read a finished search directly instead of going through Snakemake's
     checkpoint machinery, which re-evaluates every dependent job (minutes for 1000 pairs).
     """
+    scenes_path = Path(scenes_path)
     try:
         if cfg.inventory and Path(cfg.inventory).stat().st_mtime > scenes_path.stat().st_mtime:
             return False  # a newer saved search: Snakemake re-runs the search
