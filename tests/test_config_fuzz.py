@@ -10,11 +10,13 @@ import copy
 import string
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from dinsar.config import Config, validate_config
 from dinsar.errors import ConfigError
+from dinsar.roi import MIN_AREA_DEG2
 
 VALID = {
     "roi": "POLYGON ((129.2 42.2, 129.3 42.2, 129.3 42.3, 129.2 42.3, 129.2 42.2))",
@@ -109,7 +111,11 @@ def test_arbitrary_documents_never_raise_anything_but_config_error(doc: Any) -> 
 @given(st.lists(st.floats(min_value=-400, max_value=400, allow_nan=False), min_size=4, max_size=4))
 def test_any_bbox_is_accepted_only_when_it_is_a_real_area(bbox: list[float]) -> None:
     west, south, east, north = bbox
-    plausible = -180 <= west < east <= 180 and -90 <= south < north <= 90
+    in_range = -180 <= west < east <= 180 and -90 <= south < north <= 90
+    area = (east - west) * (north - south) if in_range else 0.0
+    # a box within a factor 10 of the smallest area allowed could go either way by rounding
+    assume(not MIN_AREA_DEG2 / 10 < area < MIN_AREA_DEG2 * 10)
+    plausible = in_range and area >= MIN_AREA_DEG2
     try:
         validate_config({**VALID, "roi": bbox})
     except ConfigError as exc:
@@ -117,3 +123,13 @@ def test_any_bbox_is_accepted_only_when_it_is_a_real_area(bbox: list[float]) -> 
         assert "roi:" in str(exc)
     else:
         assert plausible, f"{bbox} accepted"
+
+
+def test_a_box_too_small_to_have_an_area_is_zero_area() -> None:
+    """Found by the fuzzing above: a width of 1e-200 degrees is > 0, its area underflows to 0."""
+    with pytest.raises(ConfigError, match=r"roi: polygon has zero area .*smaller than 1e-12"):
+        validate_config({**VALID, "roi": [-7.9e-201, -7.9e-201, 0.0, 0.0]})
+    with pytest.raises(ConfigError, match="roi: polygon has zero area"):
+        validate_config({**VALID, "roi": [10.0, 20.0, 10.0 + 1e-7, 20.0 + 1e-7]})
+    accepted = validate_config({**VALID, "roi": [10.0, 20.0, 10.001, 20.001]})  # 110 m square
+    assert accepted.roi is not None

@@ -98,6 +98,11 @@ def _from_geojson(path: Path, key: str) -> Polygon | MultiPolygon:
     return shapely.union_all(polygons)
 
 
+# About 10 cm x 10 cm: anything smaller is no area to process (and a bbox of 1e-200 degrees
+# would otherwise pass as width > 0 while its area underflows to exactly 0).
+MIN_AREA_DEG2 = 1e-12
+
+
 def check_polygon(geom: Polygon | MultiPolygon, key: str = "roi") -> None:
     """Reject self-intersections, zero area and coordinates outside lon/lat range."""
     if geom.is_empty:
@@ -108,10 +113,11 @@ def check_polygon(geom: Polygon | MultiPolygon, key: str = "roi") -> None:
             f"{key}: coordinates out of range (bounds W={west}, S={south}, E={east}, N={north}); "
             "use longitude -180..180 and latitude -90..90, in that order (lon lat)"
         )
-    if geom.convex_hull.area <= 0:
+    if geom.convex_hull.area < MIN_AREA_DEG2:
         raise ConfigError(
-            f"{key}: polygon has zero area (its corners are collinear or repeated); "
-            "give at least 3 distinct, non-collinear corners"
+            f"{key}: polygon has zero area (its corners are collinear or repeated, or it is "
+            f"smaller than {MIN_AREA_DEG2:g} square degrees); give at least 3 distinct, "
+            "non-collinear corners"
         )
     if not geom.is_valid:
         raise ConfigError(
