@@ -189,6 +189,7 @@ def test_twenty_kills_then_identical_products(
     )
     # byte-identical products and intermediates, the same set of files: no .part/.tmp left over
     expected, got = fingerprint(ref_base), fingerprint(base)
+    print(f"compared {len(expected)} files with the uninterrupted run")
     assert sorted(set(got) - set(expected)) == [], "left over after the kills"
     assert sorted(set(expected) - set(got)) == [], "missing after the kills"
     differ = sorted(k for k in expected if expected[k] != got[k])
