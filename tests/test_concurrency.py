@@ -56,7 +56,7 @@ def test_two_workspaces_share_the_caches_and_a_second_run_is_locked_out(
     https_server.clear_log()
     # the first SLC responses are slow (not failed), so the first run is certainly still
     # working when the second command arrives on its workspace
-    earthdata.faults.push(Fault(delay=8.0), times=2)
+    earthdata.faults.push(Fault(delay=12.0), times=2)
     live = [LiveRun(command(b, c, "stage", "--cores", "2"), u.env) for b, u, c in runs]
 
     # while the first run works (it holds the lock and has started jobs), the same command on
