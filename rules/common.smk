@@ -116,10 +116,9 @@ def stack():
     checkpoint route, so Snakemake searches first and then builds the rest of the DAG.
     """
     scenes, dates = INVENTORY["scenes"], INVENTORY["dates"]
-    if not _search_forced() and _inventory_current(
-        scenes, dates, *_mtimes(scenes, dates)
-    ):
-        return _load_stack(scenes, dates, *_mtimes(scenes, dates))
+    mtimes = _mtimes(scenes, dates)  # stack() runs once per job: stat the files once
+    if not _search_forced() and _inventory_current(scenes, dates, *mtimes):
+        return _load_stack(scenes, dates, *mtimes)
     out = checkpoints.search.get().output
     return _load_stack(out.scenes, out.dates, *_mtimes(out.scenes, out.dates))
 

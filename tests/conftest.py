@@ -17,7 +17,7 @@ automatic error reports to ASF are switched off.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -107,13 +107,8 @@ def _cmr_emulator(https_server: LocalHTTPSServer, shared_dir: Path) -> Iterator[
 def cmr(_cmr_emulator: CMREmulator, https_server: LocalHTTPSServer) -> Iterator[CMREmulator]:
     """CMR emulator with the path-13 stack; faults/rewrite/records never leak between tests."""
     _cmr_emulator.reset()
-    https_server.clear_log()
-    https_server.take_errors()
-    yield _cmr_emulator
-    _cmr_emulator.reset()
-    errors = https_server.take_errors()
-    if errors:
-        pytest.fail("local HTTPS handler crashed:\n" + "\n".join(errors))
+    # session-wide: reset, not unregistered, after each test
+    yield from _served(https_server, _cmr_emulator, finish=_cmr_emulator.reset)
 
 
 @pytest.fixture
@@ -172,12 +167,15 @@ def dem_tiles(https_server: LocalHTTPSServer, shared_dir: Path) -> Iterator[DemT
     yield from _served(https_server, server)
 
 
-def _served(https_server: LocalHTTPSServer, service: _Closable) -> Iterator[_Closable]:
-    """Yield a service with a clean request log; fail on handler crashes; unregister it."""
+def _served(
+    https_server: LocalHTTPSServer, service: _Closable, finish: Callable[[], None] | None = None
+) -> Iterator[_Closable]:
+    """Yield a service with a clean request log; fail on handler crashes; then ``finish`` it
+    (default: ``close()``, which unregisters its routes)."""
     https_server.clear_log()
     https_server.take_errors()
     yield service
-    service.close()
+    (finish or service.close)()
     errors = https_server.take_errors()
     if errors:
         pytest.fail("local HTTPS handler crashed:\n" + "\n".join(errors))
