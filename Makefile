@@ -5,8 +5,9 @@ BIN    := $(VENV)/bin
 CONFIG ?= config/roi.yaml
 CORES  ?= 12
 STAMP  := $(VENV)/.installed
+GDAL_STAMP := $(VENV)/.gdal
 
-.PHONY: run plan stage test test-fast lint clean-venv
+.PHONY: run plan stage test test-fast test-real lint isce2 isce2-if-needed clean-isce2 clean-venv
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,20 +15,43 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-run: $(STAMP)
+# GDAL's Python bindings for the venv, built against the system's libgdal (PyPI's newest
+# bindings refuse an older libgdal); burst2safe and MintPy read GeoTIFFs through them
+$(GDAL_STAMP): $(STAMP)
+	@command -v gdal-config >/dev/null || bash envs/system-packages.sh
+	$(BIN)/pip install --quiet numpy setuptools wheel
+	$(BIN)/pip install --quiet --no-build-isolation "GDAL==$$(gdal-config --version)"
+	touch $(GDAL_STAMP)
+
+# ISCE2 2.6.5 built from its source release, outside the clone (a second run does nothing)
+isce2:
+	bash envs/isce2/build.sh
+
+# build ISCE2 only when no topsApp.py of ISCE2 >= 2.6.5 is found (isce.topsapp aside)
+isce2-if-needed: $(STAMP)
+	@$(BIN)/dinsar isce2 --need || bash envs/isce2/build.sh
+
+clean-isce2:
+	rm -rf "$$(bash envs/isce2/build.sh --prefix)"
+
+run: isce2-if-needed $(GDAL_STAMP)
 	$(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG)
 
 plan: $(STAMP)
-	$(BIN)/snakemake --cores 1 --configfile $(CONFIG) plan
+	$(BIN)/snakemake plan --cores 1 --configfile $(CONFIG)
 
 stage: $(STAMP)
-	$(BIN)/snakemake --cores 4 --configfile $(CONFIG) stage
+	$(BIN)/snakemake stage --cores 4 --configfile $(CONFIG)
 
-test: $(STAMP)
+test: isce2-if-needed $(GDAL_STAMP)
 	$(BIN)/python -m pytest
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m 'not slow and not slurm'
+	$(BIN)/python -m pytest -m 'not slow and not slurm and not real'
+
+# the real-topsApp proofs that need many more runs than CI affords (results: tests/REAL.md)
+test-real: isce2-if-needed $(GDAL_STAMP)
+	$(BIN)/python -m pytest -m 'real or real_heavy' -v
 
 lint: $(STAMP)
 	$(BIN)/ruff check scripts tests benchmarks

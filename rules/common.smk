@@ -9,10 +9,19 @@ from pathlib import Path
 sys.path.insert(0, str(Path(workflow.basedir) / "scripts"))
 
 from dinsar.config import validate_config
+from dinsar.dem import read_extent
 from dinsar.errors import DinsarError
 from dinsar.locks import claim_lock, clear_stale_lock, record_lock_owner, running_run
 from dinsar.search import inventory_is_current, search_settings
 from dinsar.stack import Stack
+from dinsar.topsapp import (
+    TopsAppNotFound,
+    compatibility_error,
+    conda_env_topsapp,
+    find_topsapp,
+    incompatible_scenes,
+    requires_isce,
+)
 
 try:
     CFG = validate_config(config)
@@ -40,6 +49,32 @@ if workflow.is_main_process and not workflow.dryrun:
 
 onstart:
     record_lock_owner(os.getcwd())
+
+
+# Which topsApp.py runs and its version, said before anything runs (plan, -n, stage, run).
+# Found once per invocation; a version probe that must start a program is cached here.
+TOPSAPP_PROBE_CACHE = str(WORKSPACE / ".dinsar" / "topsapp.json")
+CONDA_ISCE = "conda" in {str(m).lower() for m in workflow.deployment_settings.deployment_method}
+
+
+def find_isce():
+    """(TopsApp or None, why not): the topsApp this run uses."""
+    if CONDA_ISCE:
+        return conda_env_topsapp(Path(workflow.basedir) / "envs" / "isce2.yaml"), ""
+    try:
+        return find_topsapp(CFG.isce.topsapp, os.environ, TOPSAPP_PROBE_CACHE), ""
+    except TopsAppNotFound as exc:
+        return None, str(exc)
+
+
+if workflow.is_main_process:
+    TOPSAPP, NO_TOPSAPP = find_isce()
+    if TOPSAPP is not None:
+        print(f"dInSAR-Toolkit: topsApp: {TOPSAPP.describe()}", file=sys.stderr)
+    else:
+        print(f"dInSAR-Toolkit: {NO_TOPSAPP} (`snakemake stage` still works)", file=sys.stderr)
+else:
+    TOPSAPP, NO_TOPSAPP = None, ""
 
 
 def ws(*parts):
@@ -135,6 +170,37 @@ def _inventory_current(scenes, dates, scenes_mtime, dates_mtime):
     return scenes_mtime is not None and inventory_is_current(scenes, dates, CFG)
 
 
+def isce_status(for_run=False):
+    """What the plan (about a full run) and the preflight (this run's targets) say about
+    ISCE2 for the current stack."""
+    # the targets are known once the Snakefile is read (Snakemake sets them afterwards)
+    required = for_run or requires_isce(workflow.dag_settings.targets)
+    status = {"required": required, "topsapp": None, "problem": NO_TOPSAPP}
+    if TOPSAPP is not None:
+        status["topsapp"] = TOPSAPP.describe()
+        scenes = [stack().scenes_by_granule[g] for g in stack().granules]
+        incompatible = incompatible_scenes(scenes, TOPSAPP)
+        if incompatible:
+            status["problem"] = compatibility_error(incompatible, TOPSAPP)
+    return status
+
+
+# a dry run on a finished search already knows whether the run will stop for its ISCE2
+if workflow.is_main_process and TOPSAPP is not None:
+    _saved = (*INVENTORY.values(), *_mtimes(*INVENTORY.values()))
+    if _inventory_current(*_saved):
+        _stack = _load_stack(*_saved)
+        _bad = incompatible_scenes(
+            [_stack.scenes_by_granule[g] for g in _stack.granules], TOPSAPP
+        )
+        if _bad:
+            print(
+                "dInSAR-Toolkit: a run stops before any download (staging only warns): "
+                + compatibility_error(_bad, TOPSAPP),
+                file=sys.stderr,
+            )
+
+
 def pair_ids():
     try:
         return [p.id for p in stack().pairs]
@@ -187,6 +253,7 @@ def export_inputs(wildcards):
     return {
         "geocoded": ws("work", wildcards.pair, "PICKLE", "geocode.xml"),
         "orbits": [ws("orbits", f"{ref}.json"), ws("orbits", f"{sec}.json")],
+        "dem": ws("dem", stack().pair_by_id[wildcards.pair].track, "dem.json"),
     }
 
 
@@ -262,6 +329,8 @@ def processing_inputs(wildcards):
     return {
         "orbits": [ws("orbits", f"{d}.json") for d in stack().dates],
         "summary": ws("products", "stack", "pairs_summary.csv"),
+        "dems": [ws("dem", track, "dem.json") for track in stack().tracks],
+        "metadata": [ws("products", p, "metadata.json") for p in pair_ids()],
     }
 
 

@@ -130,6 +130,9 @@ rule isce_preprocess:
         group="preprocess",
         workdir=lambda wc: ws("work", wc.pair),
         topsapp=CFG.isce.topsapp,
+        probe_cache=TOPSAPP_PROBE_CACHE,
+        # --sdm conda: the rule's conda env provides topsApp, not the project's build
+        use_builds=not CONDA_ISCE,
         margin_seconds=CFG.orbits.margin_seconds,
     script:
         "../scripts/isce_step.py"
@@ -168,6 +171,9 @@ rule isce_topo:
         group="topo",
         workdir=lambda wc: ws("work", wc.pair),
         topsapp=CFG.isce.topsapp,
+        probe_cache=TOPSAPP_PROBE_CACHE,
+        # --sdm conda: the rule's conda env provides topsApp, not the project's build
+        use_builds=not CONDA_ISCE,
     script:
         "../scripts/isce_step.py"
 
@@ -205,6 +211,9 @@ rule isce_coregistration:
         group="coregistration",
         workdir=lambda wc: ws("work", wc.pair),
         topsapp=CFG.isce.topsapp,
+        probe_cache=TOPSAPP_PROBE_CACHE,
+        # --sdm conda: the rule's conda env provides topsApp, not the project's build
+        use_builds=not CONDA_ISCE,
     script:
         "../scripts/isce_step.py"
 
@@ -243,6 +252,9 @@ rule isce_interferogram:
         group="interferogram",
         workdir=lambda wc: ws("work", wc.pair),
         topsapp=CFG.isce.topsapp,
+        probe_cache=TOPSAPP_PROBE_CACHE,
+        # --sdm conda: the rule's conda env provides topsApp, not the project's build
+        use_builds=not CONDA_ISCE,
     script:
         "../scripts/isce_step.py"
 
@@ -281,6 +293,9 @@ rule isce_filter:
         group="filter",
         workdir=lambda wc: ws("work", wc.pair),
         topsapp=CFG.isce.topsapp,
+        probe_cache=TOPSAPP_PROBE_CACHE,
+        # --sdm conda: the rule's conda env provides topsApp, not the project's build
+        use_builds=not CONDA_ISCE,
     script:
         "../scripts/isce_step.py"
 
@@ -320,6 +335,9 @@ rule isce_unwrap:
         group="unwrap",
         workdir=lambda wc: ws("work", wc.pair),
         topsapp=CFG.isce.topsapp,
+        probe_cache=TOPSAPP_PROBE_CACHE,
+        # --sdm conda: the rule's conda env provides topsApp, not the project's build
+        use_builds=not CONDA_ISCE,
     script:
         "../scripts/isce_step.py"
 
@@ -357,6 +375,9 @@ rule isce_geocode:
         group="geocode",
         workdir=lambda wc: ws("work", wc.pair),
         topsapp=CFG.isce.topsapp,
+        probe_cache=TOPSAPP_PROBE_CACHE,
+        # --sdm conda: the rule's conda env provides topsApp, not the project's build
+        use_builds=not CONDA_ISCE,
     script:
         "../scripts/isce_step.py"
 

@@ -35,5 +35,7 @@ rule plan:
         digest=lambda w: inventory_digest(),
         pairs=CFG.pairs.model_dump(),
         keep=CFG.keep,
+        # which topsApp runs, and whether it can process these scenes
+        isce=lambda w: isce_status(for_run=True),
     script:
         "../scripts/plan.py"

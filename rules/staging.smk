@@ -34,6 +34,8 @@ checkpoint preflight:
         missing=lambda w: missing_downloads(
             [Path(cache("slc", f"{g}.zip")) for g in stack().granules]
         ),
+        # no ISCE2, or one too old for some scenes, stops a run here (`stage` only warns)
+        isce=lambda w: isce_status(),
     script:
         "../scripts/preflight.py"
 

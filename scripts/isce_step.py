@@ -1,12 +1,14 @@
 """Rules `isce_<group>`: one topsApp step group in the pair's work directory.
 
-Finds topsApp.py (isce.topsapp, PATH or $ISCE_HOME/applications), checks that the previous
+Finds topsApp.py (isce.topsapp, the project's build, PATH or $ISCE_HOME/applications), checks that the previous
 group left its PICKLE state (and, before preprocess, the zips, the orbits and the free disk
 the pair's intermediates need: isce.min_free_gb), runs
 `topsApp.py topsApp.xml --start=X --end=Y` with OMP_NUM_THREADS = threads and ISCE's output in
-the rule's log, then checks what the group must have written (ISCE often only prints errors).
+the rule's log, then checks what the group must have written (ISCE often only prints errors). The topsApp
+process's exact CPU time and peak memory go to the group's usage record.
 """
 
+import json
 import os
 from pathlib import Path
 
@@ -18,17 +20,17 @@ from dinsar.isce_run import (
     fresh_start,
     prerun_checks,
     read_pair_info,
-    resolve_topsapp,
     run_topsapp,
-    step_command,
 )
+from dinsar.topsapp import find_topsapp
 
 
 def main(snakemake):
     group = snakemake.params.group
     workdir = Path(snakemake.params.workdir)
     info = read_pair_info(workdir)
-    command, env = resolve_topsapp(snakemake.params.topsapp, os.environ)
+    topsapp = find_topsapp(snakemake.params.topsapp, os.environ, snakemake.params.probe_cache,
+                           use_builds=snakemake.params.use_builds)  # fmt: skip
     check_resume_state(workdir, group)
     if group == "preprocess":
         prerun_checks(workdir, margin_s=snakemake.params.margin_seconds)
@@ -36,7 +38,11 @@ def main(snakemake):
         # from the config, not params: changing the figure must not rerun finished pairs
         check_pair_disk(workdir, info, snakemake.config.get("isce", {}).get("min_free_gb"))
     log_file = snakemake.log[0] if len(snakemake.log) else None
-    run_topsapp(step_command(command, group), workdir, env, log_file, snakemake.threads)
+    usage = run_topsapp(topsapp, group, workdir, os.environ, log_file, snakemake.threads)
+    usage.update(pair=info.get("pair"), bursts=info.get("bursts"), isce2=topsapp.version)
+    if log_file:
+        # exact CPU and memory of the topsApp process (Snakemake's benchmark files only sample)
+        Path(log_file).with_suffix(".usage.json").write_text(json.dumps(usage, indent=1))
     check_after(workdir, group, info)
 
 

@@ -47,6 +47,7 @@ def main(snakemake):
         concurrent_pairs=1,
         keep=cfg.keep,
         cached_bytes=cached_bytes(cfg, stack),
+        isce=snakemake.params.isce,
     )
     Path(snakemake.output.summary).write_text(text)
     log.info("plan written to %s", Path(snakemake.output.summary).parent)

@@ -1,6 +1,8 @@
-"""Rule `preflight`: free disk for the SLCs still to download, then one Earthdata login check."""
+"""Rule `preflight`: ISCE2 usable for these scenes, free disk for the SLCs still to download,
+then one Earthdata login check; all before the first byte is downloaded."""
 
 import json
+import logging
 from pathlib import Path
 
 from _helpers import mock_snakemake, run
@@ -8,11 +10,19 @@ from dinsar.config import validate_config
 from dinsar.credentials import earthdata_session
 from dinsar.disk import GB
 from dinsar.download import Policy, Target, preflight
+from dinsar.errors import DinsarError
 from dinsar.stack import Stack
+
+log = logging.getLogger("dinsar.preflight")
 
 
 def main(snakemake):
     cfg = validate_config(snakemake.config)
+    isce = snakemake.params.isce
+    if isce["problem"]:
+        if isce["required"]:
+            raise DinsarError(isce["problem"])
+        log.warning("staging anyway: %s", isce["problem"])
     inventory = snakemake.params.inventory
     stack = Stack.load(inventory["scenes"], inventory["dates"], cfg)
     slc_dir = cfg.cache_dir("slc")
@@ -28,6 +38,7 @@ def main(snakemake):
         Policy.from_config(cfg),
     )
     report["missing"] = list(snakemake.params.missing)  # what this check was made for
+    report["isce"] = isce
     out = Path(snakemake.output.report)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=1))

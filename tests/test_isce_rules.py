@@ -24,7 +24,6 @@ from dinsar.isce_run import (
     HYP3_MEMORY_MB,
     STEP_ORDER,
     IsceRunError,
-    TopsAppNotFound,
     check_after,
     check_resume_state,
     cleanup,
@@ -36,7 +35,6 @@ from dinsar.isce_run import (
     pair_inputs,
     pair_params,
     pair_targets,
-    resolve_topsapp,
     runtime_min,
     step_command,
 )
@@ -82,39 +80,6 @@ def executable(path: Path) -> Path:
     path.write_text("#!/bin/sh\nexit 0\n")
     path.chmod(path.stat().st_mode | stat.S_IXUSR)
     return path
-
-
-def test_topsapp_on_path(tmp_path: Path) -> None:
-    found = executable(tmp_path / "bin" / "topsApp.py")
-    command, env = resolve_topsapp(None, {"PATH": str(tmp_path / "bin")})
-    assert command == [str(found)]
-
-
-def test_topsapp_from_isce_home(tmp_path: Path) -> None:
-    """The conda package sets ISCE_HOME but does not put its applications on PATH."""
-    home = tmp_path / "site-packages" / "isce"
-    found = executable(home / "applications" / "topsApp.py")
-    command, env = resolve_topsapp(None, {"PATH": "/usr/bin", "ISCE_HOME": str(home)})
-    assert command == [str(found)]
-    assert env["PATH"].split(os.pathsep)[0] == str(home / "applications")
-
-
-def test_topsapp_from_config_command(tmp_path: Path) -> None:
-    apptainer = executable(tmp_path / "bin" / "apptainer")
-    env = {"PATH": str(tmp_path / "bin")}
-    command, _ = resolve_topsapp("apptainer exec --bind '/data dir' isce2.sif topsApp.py", env)
-    assert command == [str(apptainer), "exec", "--bind", "/data dir", "isce2.sif", "topsApp.py"]
-    command, _ = resolve_topsapp([str(apptainer), "exec", "x.sif", "topsApp.py"], env)
-    assert command[0] == str(apptainer)
-
-
-def test_topsapp_not_found_says_how_to_install(tmp_path: Path) -> None:
-    with pytest.raises(TopsAppNotFound) as err:
-        resolve_topsapp(None, {"PATH": str(tmp_path)})
-    assert "topsApp.py not found" in str(err.value)
-    assert "envs/isce2.yaml" in str(err.value) and "isce.topsapp" in str(err.value)
-    with pytest.raises(TopsAppNotFound, match="'singularity' is not an executable"):
-        resolve_topsapp("singularity exec isce.sif topsApp.py", {"PATH": str(tmp_path)})
 
 
 def test_resume_needs_the_previous_pickle(tmp_path: Path) -> None:
@@ -295,7 +260,8 @@ def env_for(path_double: bool = True, **extra: str) -> dict[str, str]:
     parts = [str(Path(sys.executable).parent), os.environ.get("PATH", "")]
     if path_double:
         parts.insert(0, str(DOUBLE.parent))
-    env = {"PATH": os.pathsep.join(parts), "ISCE_HOME": ""}
+    # no project ISCE2 build: it would come before the double on PATH
+    env = {"PATH": os.pathsep.join(parts), "ISCE_HOME": "", "DINSAR_ISCE2_ROOT": "/nonexistent"}
     for key in os.environ:
         if key.startswith("DINSAR_DOUBLE_"):
             env[key] = ""
@@ -414,5 +380,6 @@ def test_clear_errors_for_a_bad_zip_and_a_missing_topsapp(tmp_path: Path, search
     assert result.returncode != 0
     text = output_of(result)
     assert "error in rule topsapp_xml" in text and "holds 'safe/' at its top level" in text
-    assert "error in rule isce_preprocess" in text and "topsApp.py not found on PATH" in text
+    assert "error in rule isce_preprocess" in text and "topsApp.py is not on PATH" in text
+    assert "make isce2" in text
     assert not (workspace / "work" / "20161007_20161031" / "PICKLE").exists()

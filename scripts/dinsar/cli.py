@@ -1,6 +1,7 @@
 """The ``dinsar`` command.
 
     dinsar export WORKDIR OUTDIR   # topsApp run directory -> COG products + quicklook PNGs
+    dinsar isce2 [--need]          # which topsApp.py the workflow runs, and its ISCE2 version
     dinsar schema                  # the configuration's JSON schema
 
 ``python -m dinsar ...`` is the same. A user error prints one line and exits 1, no traceback.
@@ -93,6 +94,17 @@ def build_parser() -> argparse.ArgumentParser:
                         "(Sentinel-1: 0.05546576)")  # fmt: skip
     export.add_argument("--no-quicklooks", action="store_true", help="write the rasters only")
 
+    isce2 = sub.add_parser(
+        "isce2",
+        help="which topsApp.py the workflow runs, and its ISCE2 version",
+        description="Find topsApp.py as the workflow does (isce.topsapp, the project's build, "
+        "PATH, $ISCE_HOME) and print the command and its version.",
+    )
+    isce2.add_argument("--topsapp", default=None, metavar="COMMAND",
+                       help="the isce.topsapp setting to check (default: none)")  # fmt: skip
+    isce2.add_argument("--need", action="store_true",
+                       help="exit 3 unless it is ISCE2 >= 2.6.5 (make builds ISCE2 then)")  # fmt: skip
+
     sub.add_parser("schema", help="print the configuration's JSON schema")
     return parser
 
@@ -144,6 +156,24 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_isce2(args: argparse.Namespace) -> int:
+    import os
+
+    from .topsapp import MIN_VERSION, TopsAppNotFound, find_topsapp
+
+    try:
+        found = find_topsapp(args.topsapp, os.environ)
+    except TopsAppNotFound as exc:
+        print(str(exc))
+        return 3 if args.need else 0
+    print(f"topsApp: {found.describe()}")
+    if not found.recent:
+        print(f"older than ISCE2 {MIN_VERSION}: it cannot read Sentinel-1D, and it gets Sentinel-1C "
+              "tracks after absolute orbit 8018 wrong (`make isce2` builds 2.6.5)")
+        return 3 if args.need else 0
+    return 0
+
+
 def cmd_schema(args: argparse.Namespace) -> int:
     from .config import json_schema
 
@@ -157,7 +187,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     configure_logging(None, logging.DEBUG if args.verbose else logging.INFO)
-    handlers = {"export": cmd_export, "schema": cmd_schema}
+    handlers = {"export": cmd_export, "isce2": cmd_isce2, "schema": cmd_schema}
     try:
         return handlers[args.command](args)
     except DinsarError as exc:

@@ -20,6 +20,7 @@ import re
 import shlex
 import shutil
 import subprocess
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,7 @@ from typing import Any
 
 from .errors import DinsarError
 from .isce_image import IsceImageError, read_image
+from .topsapp import TopsApp
 
 log = logging.getLogger(__name__)
 
@@ -71,10 +73,6 @@ CLEANUP_RECORD = "cleanup.json"
 
 class IsceRunError(DinsarError):
     """A topsApp step cannot run, failed, or did not leave what it should."""
-
-
-class TopsAppNotFound(IsceRunError):
-    """No topsApp.py to run."""
 
 
 def group(name: str) -> StepGroup:
@@ -257,62 +255,6 @@ def pair_targets(pairs: Iterable[str], ws: Any, *, geocode: Sequence[str], unwra
 # --- the command --------------------------------------------------------------------------------
 
 
-def isce_home(env: Mapping[str, str]) -> Path | None:
-    """$ISCE_HOME, or where the isce package lives (the conda package sets it on activation)."""
-    if env.get("ISCE_HOME"):
-        return Path(env["ISCE_HOME"])
-    import importlib.util
-
-    try:
-        spec = importlib.util.find_spec("isce")
-    except (ImportError, ValueError):
-        return None
-    if spec and spec.origin:
-        return Path(spec.origin).parent
-    return None
-
-
-def resolve_topsapp(setting: str | Sequence[str] | None,
-                    env: Mapping[str, str]) -> tuple[list[str], dict[str, str]]:  # fmt: skip
-    """The argument list that runs topsApp.py, and the environment to run it in.
-
-    setting: ``isce.topsapp`` from the config: a command string (split like a shell would, never
-    run through one), a list, or None to find topsApp.py on PATH or in $ISCE_HOME/applications
-    (the conda-forge package does not put it on PATH).
-
-    Containers: ``apptainer exec --bind <workspace>,<caches> isce2.sif topsApp.py``. The command
-    runs in the pair's directory, which apptainer mounts by default; the SLC zips, orbits and
-    DEM are named by absolute paths in topsApp.xml, so their folders must be bound too, at the
-    same paths. OMP_NUM_THREADS is passed through (apptainer keeps the environment).
-    """
-    run_env = dict(env)
-    home = isce_home(env)
-    if home is not None:
-        applications = str(home / "applications")
-        run_env["PATH"] = applications + os.pathsep + run_env.get("PATH", "")
-    if setting:
-        command = shlex.split(setting) if isinstance(setting, str) else [str(p) for p in setting]
-        if not command:
-            raise TopsAppNotFound("isce.topsapp is empty; give a command or null")
-        program = command[0]
-        found = shutil.which(program, path=run_env.get("PATH"))
-        if found is None:
-            raise TopsAppNotFound(
-                f"isce.topsapp: {program!r} is not an executable on PATH; install it or give "
-                "its full path (e.g. 'apptainer exec isce2.sif topsApp.py')"
-            )
-        return [found, *command[1:]], run_env
-    found = shutil.which("topsApp.py", path=run_env.get("PATH"))
-    if found is None:
-        where = f" or in {home / 'applications'}" if home else ""
-        raise TopsAppNotFound(
-            f"topsApp.py not found on PATH{where}; run with --sdm conda (envs/isce2.yaml installs "
-            "ISCE2), put $ISCE_HOME/applications on PATH, or set isce.topsapp to the command "
-            "(e.g. 'apptainer exec isce2.sif topsApp.py')"
-        )
-    return [found], run_env
-
-
 def step_command(base: Sequence[str], group_name: str) -> list[str]:
     """``<topsApp> topsApp.xml --start=X --end=Y`` as an argument list (the '=' is required)."""
     g = group(group_name)
@@ -335,35 +277,51 @@ def check_resume_state(workdir: str | Path, group_name: str) -> None:
         )
 
 
-def run_topsapp(command: Sequence[str], workdir: str | Path, env: Mapping[str, str],
-                log_path: str | Path | None, threads: int) -> None:  # fmt: skip
-    """Run topsApp in the pair directory; its output goes to the log (appended)."""
+def run_topsapp(topsapp: TopsApp, group_name: str, workdir: str | Path, env: Mapping[str, str],
+                log_path: str | Path | None, threads: int) -> dict[str, float]:  # fmt: skip
+    """Run one step group in the pair directory; ISCE's output goes to the log (appended).
+
+    Returns what the topsApp process and the children it waited for used: wall and CPU seconds
+    and peak resident memory, measured exactly (wait4), not sampled.
+    """
     workdir = Path(workdir)
-    run_env = dict(env)
-    run_env["OMP_NUM_THREADS"] = str(threads)
-    # unbuffered: the log then holds ISCE's output up to the point where it crashed
-    run_env.setdefault("PYTHONUNBUFFERED", "1")
-    log.info("running %s in %s with %d thread(s)", " ".join(command), workdir, threads)
+    command = step_command(topsapp.command, group_name)
+    run_env = topsapp.environment(env, threads)
+    log.info("running %s in %s with %d thread(s)", shlex.join(command), workdir, threads)
     sink = open(log_path, "a") if log_path else subprocess.DEVNULL  # noqa: SIM115
+    started = time.monotonic()
     try:
         if log_path:
             sink.write(f"\n==== {dt.datetime.now(dt.UTC):%Y-%m-%dT%H:%M:%SZ} $ {shlex.join(command)}\n")
             sink.flush()
-        result = subprocess.run(  # noqa: S603 - argument list, no shell, nothing from config is parsed by a shell
-            list(command), cwd=workdir, env=run_env, stdout=sink, stderr=subprocess.STDOUT,
-            check=False,
-        )  # fmt: skip
-    except OSError as exc:
-        raise IsceRunError(f"could not start {command[0]} ({exc}); check isce.topsapp") from None
+        try:
+            process = subprocess.Popen(  # noqa: S603 - argument list, no shell, nothing from config is parsed by a shell
+                list(command), cwd=workdir, env=run_env, stdout=sink, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        except OSError as exc:
+            raise IsceRunError(f"could not start {command[0]} ({exc}); check isce.topsapp") from None
+        _pid, status, usage = os.wait4(process.pid, 0)
+        process.returncode = os.waitstatus_to_exitcode(status)
     finally:
         if log_path:
             sink.close()
-    if result.returncode != 0:
+    record = {
+        "group": group_name,
+        "wall_s": round(time.monotonic() - started, 3),
+        "user_s": round(usage.ru_utime, 3),
+        "system_s": round(usage.ru_stime, 3),
+        "cpu_s": round(usage.ru_utime + usage.ru_stime, 3),
+        "max_rss_mb": round(usage.ru_maxrss / 1024, 1),  # Linux: kB
+        "threads": threads,
+        "exit_code": process.returncode,
+    }
+    if process.returncode != 0:
         tail = _tail(log_path) if log_path else ""
         raise IsceRunError(
-            f"topsApp {' '.join(command[-2:])} failed with exit code {result.returncode} in "
+            f"topsApp {' '.join(command[-2:])} failed with exit code {process.returncode} in "
             f"{workdir}; see {log_path}{': ' + tail if tail else ''}"
         )
+    return record
 
 
 def _tail(path: str | Path | None, lines: int = 1) -> str:

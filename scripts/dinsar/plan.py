@@ -140,6 +140,7 @@ def summary_text(
     concurrent_pairs: int,
     keep: str,
     cached_bytes: int = 0,
+    isce: dict | None = None,
 ) -> str:
     lines = [f"dInSAR-Toolkit plan for workspace {workspace}"]
     for track in sorted({a.track for a in stack.acquisitions}):
@@ -174,4 +175,19 @@ def summary_text(
             else ""
         )
     )
+    if isce is not None:
+        lines += isce_lines(isce)
     return "\n".join(lines) + "\n"
+
+
+def isce_lines(isce: dict) -> list[str]:
+    """The plan's word on ISCE2: which topsApp runs, or why the run will stop."""
+    problem, required = isce.get("problem"), isce.get("required", True)
+    if not isce.get("topsapp"):
+        stop = "; the run stops before any download (`snakemake stage` still works)"
+        return [f"  ISCE2: {problem}" + (stop if required else "")]
+    lines = [f"  topsApp: {isce['topsapp']}"]
+    if problem:
+        verdict = "the run will stop before any download" if required else "warning"
+        lines.append(f"  {verdict}: {problem}")
+    return lines

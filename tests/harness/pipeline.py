@@ -133,6 +133,9 @@ def user_setup(
         path.insert(0, str(DOUBLE_DIR))
     env["PATH"] = os.pathsep.join(path)
     env["ISCE_HOME"] = ""
+    if double:
+        # the project's ISCE2 build would come before the double on PATH
+        env["DINSAR_ISCE2_ROOT"] = str(tmp_path / "no_isce2_builds")
     caches = caches or tmp_path / "shared_cache"
     config: dict[str, Any] = {
         "workspace": str(workspace or tmp_path / "ws"),

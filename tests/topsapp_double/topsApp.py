@@ -14,6 +14,7 @@ Without any step option all steps run and no PICKLE is written.
 
 from __future__ import annotations
 
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -45,8 +46,12 @@ def parse_args(argv: list[str]) -> tuple[list[str], dict[str, str | None]]:
 def main(argv: list[str]) -> int:
     files, options = parse_args(argv)
     if "--help" in options:
+        # the banner real topsApp prints (the workflow reads the version from it); like the
+        # real one, --help exits with status 1
+        version = os.environ.get("DINSAR_DOUBLE_VERSION", "2.6.5")
+        print(f"ISCE VERSION = {version}, RELEASE_SVN_REVISION = ,RELEASE_DATE = 20260630")
         print("topsApp.py (test double) steps:\n" + "\n".join(f"  {s}" for s in STEPS))
-        return 0
+        return 1
     settings = Settings(read_inputs(files))
     run = Run(settings, Path.cwd())
     step_mode = any(o in options for o in STEP_OPTIONS)
