@@ -1,4 +1,7 @@
-"""Rule `dem`: the track's ISCE DEM and geocoding DEM (+ .xml/.vrt) and their manifest."""
+"""Rule `dem`: the track's ISCE DEM and geocoding DEM (+ .xml/.vrt) and their manifest.
+
+Over the extent the `dem_extent` checkpoint found (the bursts topsApp will process).
+"""
 
 from pathlib import Path
 
@@ -21,7 +24,16 @@ from dinsar.net import pin_ca_bundle
 
 def main(snakemake):
     cfg = validate_config(snakemake.config)
-    spec = DemSpec.from_params(snakemake.params.spec)
+    extent = snakemake.params.extent
+    spec = DemSpec(
+        track=snakemake.wildcards.track,
+        bounds=tuple(extent["bounds"]),
+        source=cfg.dem.source,
+        file=cfg.dem.file,
+        file_vertical_datum=cfg.dem.file_vertical_datum,
+        geocode_resample=cfg.dem.geocode_resample,
+        product_spacing_m=extent["product_spacing_m"],
+    )
     out_dir = Path(snakemake.output.dem).parent
     assert Path(snakemake.output.dem).name == DEM_NAME
     assert Path(snakemake.output.geocode).name == GEOCODE_DEM_NAME
@@ -43,6 +55,7 @@ def main(snakemake):
             cfg.network.ca_bundle,
             progress,
         )
+    manifest["requirement"] = extent
     write_manifest(Path(snakemake.output.manifest), manifest)
 
 

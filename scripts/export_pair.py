@@ -1,5 +1,6 @@
 """Rule `export_pair`: one pair's topsApp geocoded output -> COG products + metadata.json."""
 
+import json
 import logging
 from pathlib import Path
 
@@ -20,6 +21,7 @@ def main(snakemake):
         reference_point=snakemake.params.reference_point,
         coherence_threshold=snakemake.params.coherence_threshold,
         threads=snakemake.threads,
+        dem=json.loads(Path(snakemake.input.dem).read_text()),
     )
     missing = [f for f in snakemake.output if Path(f).name not in result.files]
     if missing:

@@ -1,5 +1,6 @@
 """Rule `processing_report`: the report's table of parameters, orbit type per date and pairs."""
 
+import json
 from pathlib import Path
 
 from _helpers import mock_snakemake, run
@@ -10,9 +11,17 @@ from dinsar.quicklooks import processing_html, read_stack_table
 def main(snakemake):
     orbits = read_orbit_types(snakemake.input.orbits)
     pairs = read_stack_table(snakemake.input.summary)
+    dems = {}
+    for path in snakemake.input.dems:
+        manifest = json.loads(Path(path).read_text())
+        dems[manifest["track"]] = manifest
+    versions = [
+        json.loads(Path(m).read_text()).get("processing", {}).get("isce2_version") or "unknown"
+        for m in snakemake.input.metadata
+    ]
     out = Path(snakemake.output[0])
     part = out.with_name(out.name + ".part")
-    part.write_text(processing_html(snakemake.params.settings, orbits, pairs))
+    part.write_text(processing_html(snakemake.params.settings, orbits, pairs, dems, versions))
     part.replace(out)
 
 

@@ -21,7 +21,7 @@ from dinsar.isce_xml import (
     validate_topsapp_xml,
 )
 from dinsar.roi import parse_roi
-from dinsar.safe import read_safe, roi_bursts, select_swaths
+from dinsar.safe import common_bursts, read_safe, roi_bursts, select_swaths
 
 log = logging.getLogger("dinsar.topsapp_xml")
 
@@ -67,8 +67,8 @@ def main(snakemake):
         swaths = select_swaths(ref, sec, roi)
     else:
         swaths = sorted(isce["swaths"])
-    counts = roi_bursts(ref, roi)
-    missing = [s for s in swaths if s not in counts]
+    counts = common_bursts(ref, sec, roi.bounds)  # as topsApp's crop keeps them
+    missing = [s for s in swaths if s not in roi_bursts(ref, roi)]
     if missing:
         raise DinsarError(
             f"isce.swaths lists {missing} but no burst of those swaths covers the ROI; "

@@ -190,3 +190,45 @@ def netrc_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for name in ("NETRC", "EARTHDATA_USERNAME", "EARTHDATA_PASSWORD", "EARTHDATA_TOKEN"):
         monkeypatch.delenv(name, raising=False)
     return home
+
+
+# --- the shared real stack and the real topsApp.py (tests marked `real`) ---------------------
+
+
+@pytest.fixture(scope="session")
+def real_topsapp():
+    """The topsApp.py the workflow would use, if it is a real ISCE2 >= 2.6.5.
+
+    Skips without one, unless DINSAR_REQUIRE_ISCE=1 (CI): then a missing ISCE2 fails.
+    """
+    import os
+
+    from dinsar.topsapp import TopsAppNotFound, find_topsapp
+
+    try:
+        found = find_topsapp(None, os.environ)
+        problem = None if found.recent and found.python else f"{found.describe()} is not usable"
+    except TopsAppNotFound as exc:
+        found, problem = None, str(exc)
+    if problem:
+        if os.environ.get("DINSAR_REQUIRE_ISCE") == "1":
+            pytest.fail(f"DINSAR_REQUIRE_ISCE=1 but {problem}")
+        pytest.skip(f"no real ISCE2 >= 2.6.5 ({problem}); `make isce2` builds it")
+    return found
+
+
+@pytest.fixture(scope="session")
+def real_stack():
+    """The shared real stack (harness.real_stack), built once and cached by content."""
+    from harness.real_stack import build
+
+    return build()
+
+
+@pytest.fixture(scope="session")
+def real_services(real_stack, tls_material):
+    """The stack's products, login and orbits on their own local HTTPS server."""
+    from harness.real_services import RealServices
+
+    with LocalHTTPSServer(tls_material.server_context) as server:
+        yield RealServices.start(real_stack, server, str(tls_material.ca_pem))

@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 import rasterio
 import requests
-from shapely import wkt
 from shapely.geometry import box
 
 from dinsar.dem import (
@@ -24,11 +23,13 @@ from dinsar.dem import (
     block_mean,
     build_dem,
     check_isce_dem,
-    dem_bounds,
+    dem_requirement,
     fill_voids,
+    geocode_factor,
     local_dem,
     mirror_url,
-    track_footprints,
+    missing_parts,
+    multilooked_spacing,
 )
 from dinsar.download import Policy
 from dinsar.isce_image import read_band, read_image, read_xml_properties
@@ -60,7 +61,7 @@ def la_dem(dem_tiles, session, ca_bundle, tmp_path):
     """The LA DEM built through the tile mirror, with the geoid read over HTTPS by GDAL."""
     geoid = dem_tiles.geoid_url("egm_08_los_angeles.tif")
     manifest = build_dem(
-        DemSpec("71_DESC", BOUNDS), tmp_path / "dem", tmp_path / "tiles", session, FAST,
+        DemSpec("71_DESC", BOUNDS, geocode_resample=3), tmp_path / "dem", tmp_path / "tiles", session, FAST,
         dem_tiles.url, geoid, ca_bundle,
     )  # fmt: skip
     return manifest
@@ -204,26 +205,65 @@ def test_mirror_keeps_the_path():
 # --- coverage ------------------------------------------------------------------------------------
 
 
-def test_dem_covers_every_used_footprint_that_meets_the_roi_plus_the_buffer(shared_dir):
-    from dinsar.inventory import assess, choose_tracks, group_acquisitions
-    from fixture_scenes import TEST_ROI, scenes
+REAL_ZIP = "S1B_IW_SLC__1SDV_20210401T052622_20210401T052650_026269_032297_EFA4.zip"
 
-    roi = wkt.loads(TEST_ROI)
-    acqs = group_acquisitions([s for s in scenes(shared_dir) if "20160901" <= s.date <= "20170301"])
-    assess(acqs, roi, 0.95)
-    choose_tracks(acqs, "auto")
-    footprints = track_footprints(acqs, "13_DESC")
-    west, south, east, north = dem_bounds(footprints, roi, 0.2)
-    dem = box(west, south, east, north)
-    assert all(dem.contains(f.buffer(0.2 - 1e-6)) for f in footprints if f.intersects(roi))
-    assert dem_bounds(footprints + [box(0, 0, 1, 1)], roi, 0.2) == (
-        west,
-        south,
-        east,
-        north,
-    )  # far away: ignored
-    with pytest.raises(DemError, match="no used scene of the track overlaps the ROI"):
-        dem_bounds([box(0, 0, 1, 1)], roi, 0.2)
+
+def test_dem_covers_the_bursts_topsapp_keeps_not_whole_scenes(shared_dir):
+    """The real annotation and the real run's ROI: ISCE kept IW1 bursts 4-6. The DEM must
+    cover them at every height they can have (plus the buffer), and nothing of IW2/IW3."""
+    from dinsar.bursts import ISCE_CROP_HEIGHTS
+    from dinsar.safe import read_safe
+
+    real = read_safe(shared_dir / "fixtures" / "xarray-sentinel" / REAL_ZIP, "vv")
+    roi = box(11.50, 46.30, 11.80, 46.45)
+    need = dem_requirement([[real]], roi, swaths="auto", buffer=0.05, geocode_margin=0.05,
+                           heights=(300.0, 2500.0))  # fmt: skip
+    iw1 = real.swaths[1]
+    kept = iw1.bursts_isce_keeps(roi.bounds)
+    assert [b.number for b in kept] == [4, 5, 6]
+    for burst in kept:
+        w, s, e, n = burst.geometry.box(iw1.grid, (300.0, 2500.0))
+        assert need[0] <= w - 0.05 + 1e-6 and need[2] >= e + 0.05 - 1e-6
+        assert need[1] <= s - 0.05 + 1e-6 and need[3] >= n + 0.05 - 1e-6
+    scene = box(*iw1.bursts[0].polygon().union(iw1.bursts[-1].polygon()).bounds)
+    assert box(*need).area < 0.5 * scene.buffer(0.05).area  # far less than the scene
+    # the -500..9000 m of ISCE's crop reach further than the file's own heights
+    wide = dem_requirement([[real]], roi, swaths="auto", buffer=0.05, geocode_margin=0.05,
+                           heights=ISCE_CROP_HEIGHTS)  # fmt: skip
+    assert box(*wide).contains(box(*need)) and box(*wide).area > box(*need).area
+    with pytest.raises(DemError, match="no burst of the track meets the ROI"):
+        dem_requirement([[real]], box(0, 0, 1, 1), swaths="auto", buffer=0.2,
+                        geocode_margin=0.05, heights=(0.0, 100.0))  # fmt: skip
+
+
+def test_missing_names_only_what_is_missing():
+    need = (10.0, 40.0, 11.0, 41.0)
+    assert missing_parts((10.0, 40.0, 10.8, 41.0), need) == [
+        "lon 10.8000..11.0000, lat 40.0000..41.0000 (east)"]  # fmt: skip
+    # a DEM inside the requirement on every side: four strips, not the whole requirement
+    parts = missing_parts((10.1, 40.2, 10.9, 40.9), need)
+    assert parts == [
+        "lon 10.0000..10.1000, lat 40.0000..41.0000 (west)",
+        "lon 10.9000..11.0000, lat 40.0000..41.0000 (east)",
+        "lon 10.1000..10.9000, lat 40.0000..40.2000 (south)",
+        "lon 10.1000..10.9000, lat 40.9000..41.0000 (north)",
+    ]
+    assert missing_parts(need, need) == []
+
+
+def test_geocoded_posting_follows_the_looks(shared_dir):
+    from dinsar.safe import read_safe
+
+    real = read_safe(shared_dir / "fixtures" / "xarray-sentinel" / REAL_ZIP, "vv")
+    spacing = multilooked_spacing(real.swaths.values(), range_looks=19, azimuth_looks=7)
+    assert 55 < spacing < 90  # ground range at 19 looks is finer than azimuth at 7 (98 m)
+    glo30 = Grid(11.0, 1 / 3600, 47.0, -1 / 3600, 100, 100)
+    three = Grid(11.0, 3 / 3600, 47.0, -3 / 3600, 100, 100)
+    auto = DemSpec("168_DESC", (11, 46, 12, 47), product_spacing_m=spacing)
+    assert geocode_factor(auto, glo30) == 2  # 62 m: not coarser than the data
+    assert geocode_factor(auto, three) == 1  # a 3" DEM is already coarser
+    fixed = DemSpec("168_DESC", (11, 46, 12, 47), geocode_resample=3)
+    assert geocode_factor(fixed, three) == 3
 
 
 def test_grid_numerics():
@@ -317,5 +357,5 @@ def test_local_dem_not_covering_names_the_missing_extent(shared_dir):
     message = str(err.value)
     assert "covers lon -118.0501..-117.9499" in message
     assert "the scenes of track 71_DESC need lon -118.0500..-117.9000" in message
-    assert "missing: lon -117.9499..-117.9000, lat 33.9500..34.0500" in message
+    assert "missing: lon -117.9499..-117.9000, lat 33.9500..34.0500 (east)" in message
     assert "lower dem.buffer, or remove dem.file" in message

@@ -167,6 +167,11 @@ def test_report_builds_offline_with_every_quicklook(tmp_path: Path) -> None:
     for date, kind in ((REFERENCE, "POEORB"), (SECONDARY, "RESORB")):
         (ws / "orbits" / f"{date}.json").write_text(json.dumps(
             {"date": date, "orbits": [{"platform": "S1A", "type": kind, "file": f"{kind}.EOF"}]}))  # fmt: skip
+    # the DEM stage's record (the products and the report name the DEM used)
+    (ws / "dem" / "168_DESC").mkdir(parents=True)
+    (ws / "dem" / "168_DESC" / "dem.json").write_text(json.dumps(
+        {"track": "168_DESC", "source": "glo_30", "file": None, "bounds": [11.4, 46.2, 11.8, 46.6],
+         "posting": [1 / 3600, -1 / 3600], "input_vertical_datum": "geoid (removed)"}))  # fmt: skip
     config = {
         "workspace": str(ws),
         "roi": [11.51, 46.33, 11.69, 46.44],
@@ -202,4 +207,5 @@ def test_report_builds_offline_with_every_quicklook(tmp_path: Path) -> None:
         assert text in html, text
     processing = (ws / "products" / "stack" / "processing.html").read_text()
     assert "POEORB" in processing and "RESORB" in processing and "isce.range_looks" in processing
+    assert "DEM used" in processing and "glo_30" in processing
     assert base64.b64encode(processing.encode()).decode()[:500] in html

@@ -138,11 +138,38 @@ def test_real_annotation_bursts_match_isce_cropping(shared_dir: Path) -> None:
     iw1 = info.swaths[1]
     roi = box(11.50, 46.30, 11.80, 46.45)
     ours = [b.number for b in iw1.bursts_intersecting(roi)]
-    w, s, e, n = roi.bounds
-    isce_like = [b.number for b in iw1.bursts
-                 if not (b.bounds[0] >= e or b.bounds[2] <= w or b.bounds[3] <= s or b.bounds[1] >= n)]  # fmt: skip
+    isce_like = [b.number for b in iw1.bursts_isce_keeps(roi.bounds)]
     assert isce_like == [4, 5, 6]  # the real run's 3 bursts
     assert ours and set(ours) <= set(isce_like)
+
+
+def test_burst_geometry_from_the_grid_matches_the_orbit(shared_dir: Path) -> None:
+    """The annotation-grid geometry (dinsar.bursts) against a zero-Doppler solution from the
+    annotation's own orbit: every corner of every burst, at ISCE's crop heights and between."""
+    import xml.etree.ElementTree as ET
+    import zipfile
+
+    from harness.radar_geometry import rdr2geo
+    from harness.real_stack import _annotation_orbit
+
+    real = shared_dir / "fixtures" / "xarray-sentinel" / (
+        "S1B_IW_SLC__1SDV_20210401T052622_20210401T052650_026269_032297_EFA4.zip"
+    )
+    iw1 = safe.read_safe(real, "vv").swaths[1]
+    orbit = _annotation_orbit(ET.fromstring(zipfile.ZipFile(real).read(iw1.annotation)))
+    near = iw1.slant_range_time * safe.SPEED_OF_LIGHT / 2
+    far = near + (iw1.samples_per_burst - 1) * iw1.range_pixel_spacing
+    worst = 0.0
+    for burst in iw1.bursts:
+        g = burst.geometry
+        for height in (-500.0, 0.0, 1500.0, 9000.0):
+            for when in (g.first_line, g.last_line):
+                for pixel, rng in ((g.first_pixel, near), (g.last_pixel, far)):
+                    lat, lon = rdr2geo(orbit, orbit.seconds(when), rng, height)
+                    glat, glon = iw1.grid.position(iw1.grid.seconds(when), pixel, height)
+                    worst = max(worst, abs(glat - lat) * 111_200,
+                                abs(glon - lon) * 111_200 * 0.69)  # fmt: skip
+    assert worst < 15.0  # metres
 
 
 def test_retimed_orbit_covers_its_acquisition_only(tmp_path: Path) -> None:

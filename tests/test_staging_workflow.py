@@ -19,6 +19,7 @@ import psutil
 import pytest
 from shapely.geometry import box, shape
 
+from fixture_scenes import TEST_ROI
 from harness.pipeline import Services, serve_window, user_setup
 from workflow_runner import REPO, SNAKEMAKE, executed_rules, write_config
 
@@ -114,6 +115,7 @@ def test_stage_fetches_everything_once_and_nothing_twice(
     assert sorted(set(rules)) == [
         "aux_cal",
         "dem",
+        "dem_extent",
         "download_slc",
         "orbits",
         "preflight",
@@ -146,10 +148,29 @@ def test_stage_fetches_everything_once_and_nothing_twice(
     dem = json.loads((ws / "dem" / "13_DESC" / "dem.json").read_text())
     check_isce_dem(Path(dem["dem"]))
     check_isce_dem(Path(dem["geocode_dem"]))
-    west, south, east, north = dem["extent"]
-    for record in staged_services.records:  # every used footprint + 0.2 degree is inside
-        if record["properties"]["sceneName"] in granules:
-            assert box(west, south, east, north).contains(shape(record["geometry"]).buffer(0.19))
+    # every burst topsApp will process, at any height it can have, + 0.2 degree is inside
+    from shapely import wkt
+
+    from dinsar.bursts import ISCE_CROP_HEIGHTS
+    from dinsar.safe import read_safe, roi_bursts
+
+    extent = box(*dem["extent"])
+    roi = wkt.loads(TEST_ROI)
+    kept = 0
+    for granule in granules:
+        safe = read_safe(caches / "slc" / f"{granule}.zip", "vv")
+        for number in roi_bursts([safe], roi):
+            swath = safe.swaths[number]
+            for burst in swath.bursts_isce_keeps(roi.bounds):
+                kept += 1
+                burst_box = box(*burst.geometry.box(swath.grid, ISCE_CROP_HEIGHTS))
+                assert extent.contains(burst_box.buffer(0.19))
+    assert kept >= len(granules)
+    assert dem["requirement"]["heights_m"] == list(ISCE_CROP_HEIGHTS)
+    # not whole scenes: their other swaths lie outside
+    scenes = [shape(r["geometry"]) for r in staged_services.records
+              if r["properties"]["sceneName"] in granules]  # fmt: skip
+    assert not all(extent.contains(s.buffer(0.19)) for s in scenes)
 
     log = (ws / "logs" / "download_slc" / f"{sorted(granules)[0]}.log").read_text()
     assert f"Earthdata user '{user_name}' from ~/.netrc (machine localhost)" in log
@@ -179,7 +200,8 @@ def test_stage_fetches_everything_once_and_nothing_twice(
     https_server.clear_log()
     third, _, leaks = snakemake_watched(tmp_path, config, env, secrets, "stage", "-c2")
     assert third.returncode == 0, third.stdout
-    assert sorted(executed_rules(third)) == ["download_slc", "preflight", "stage"]
+    # the DEM's extent is read again from the new zip: the same, so the DEM is not re-made
+    assert sorted(executed_rules(third)) == ["dem_extent", "download_slc", "preflight", "stage"]
     assert (
         earthdata.bytes_sent()
         == earthdata.bytes_sent(victim)

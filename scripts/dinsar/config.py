@@ -156,7 +156,11 @@ class Dem(_Section):
     buffer: float = Field(default=0.2, ge=0, le=5)
     file: str | None = None
     file_vertical_datum: Literal["ellipsoid", "egm08", "egm96"] | None = None
-    geocode_resample: int = Field(default=3, ge=1, le=10)
+    geocode_resample: Literal["auto"] | Annotated[int, Field(ge=1, le=10)] = Field(
+        default="auto",
+        description="Posting of the geocoded products, in DEM samples: auto = as fine as the "
+        "multilooked data (2 for GLO-30 at 7x19 looks), or a whole factor of the DEM posting",
+    )
     tiles_url: str | None = Field(
         default=None,
         description="Mirror of the DEM tiles: replaces scheme and host of each tile URL in "

@@ -1,9 +1,14 @@
 """The DEM of a track, in ISCE format: stitched with dem_stitcher, or converted from the user's file.
 
-Coverage. The DEM covers the union of the footprints of the track's used scenes that overlap
-the ROI (every date, not only one), plus ``dem.buffer`` degrees. topsApp's topo step runs over
-every burst of those scenes that touches the ROI, and each burst lies inside its scene's
-footprint, so the "DEM outside coverage" and runTopo edge failures cannot happen.
+Coverage. topo maps every pixel of the bursts topsApp keeps, and geocode reads the DEM over the
+geocoding box. So the DEM covers, for every used date of the track, the bursts ISCE's crop
+keeps for the ROI in the swaths that meet it (dinsar.bursts: exact, from the annotations in the
+zips), mapped at the heights they can have, plus the geocoding box (ROI + isce.geocode_margin),
+plus ``dem.buffer`` degrees. The heights are the user DEM's own range (``dem.file``), or the
+-500..9000 m ISCE uses for its crop (a downloaded DEM). So the "DEM outside coverage" and
+runTopo edge failures cannot happen, and a user DEM that covers the processed bursts is
+accepted even when it does not cover whole scenes. Before the download the plan estimates the
+DEM from the scene footprints and says so.
 
 Heights are ellipsoidal (WGS84): dem_stitcher removes the geoid with ``dst_ellipsoidal_height``;
 a user DEM declared ``egm08``/``egm96`` is converted the same way (``remove_geoid``).
@@ -38,7 +43,6 @@ from urllib.parse import urlsplit
 
 import numpy as np
 import requests
-import shapely
 from shapely.geometry import MultiPolygon, Polygon, box
 
 from .download import DEFAULT_POLICY, DownloadError, Policy, Target, download
@@ -71,20 +75,40 @@ class DemError(DinsarError):
 # --- coverage (pure) --------------------------------------------------------------------------
 
 
-def dem_bounds(
-    footprints: Iterable[Polygon | MultiPolygon],
+def dem_requirement(
+    dates: Sequence[Sequence[Any]],
     roi: Polygon | MultiPolygon,
+    *,
+    swaths: str | Sequence[int],
     buffer: float,
+    geocode_margin: float,
+    heights: Sequence[float],
     what: str = "the track",
 ) -> tuple[float, float, float, float]:
-    """[W, S, E, N]: the union of the footprints that overlap the ROI, plus ``buffer`` degrees.
+    """[W, S, E, N] the DEM must cover: see the module docstring.
 
-    Rounded outwards to 1e-6 degree so that the same scenes always give the same bounds.
+    dates: per used date, its SAFEs (``dinsar.safe.Safe``); swaths: ``isce.swaths``. Rounded
+    outwards to 1e-6 degree so that the same inputs always give the same bounds.
     """
-    hits = [f for f in footprints if f.intersects(roi)]
-    if not hits:
-        raise DemError(f"no used scene of {what} overlaps the ROI; the DEM would be empty")
-    west, south, east, north = shapely.union_all(hits).bounds
+    from .bursts import union_box
+    from .safe import roi_bursts
+
+    roi_box = roi.bounds
+    boxes = []
+    for safes in dates:
+        chosen = sorted(roi_bursts(safes, roi)) if swaths == "auto" else list(swaths)
+        for safe in safes:
+            for number in chosen:
+                swath = safe.swaths.get(number)
+                if swath is None:
+                    continue
+                boxes += [b.geometry.box(swath.grid, heights)
+                          for b in swath.bursts_isce_keeps(roi_box)]  # fmt: skip
+    if not boxes:
+        raise DemError(f"no burst of {what} meets the ROI; the DEM would be empty")
+    w, s, e, n = roi_box
+    geocode = (w - geocode_margin, s - geocode_margin, e + geocode_margin, n + geocode_margin)
+    west, south, east, north = union_box([*boxes, geocode])  # type: ignore[misc]
     return (
         max(math.floor((west - buffer) * 1e6) / 1e6, -180.0),
         max(math.floor((south - buffer) * 1e6) / 1e6, -90.0),
@@ -93,9 +117,42 @@ def dem_bounds(
     )
 
 
-def track_footprints(acquisitions: Iterable[Any], track: str) -> list[Polygon | MultiPolygon]:
-    """Footprints of every scene of the track's used acquisitions (``Stack.used``)."""
-    return [s.footprint for a in acquisitions if a.track == track and a.used for s in a.scenes]
+def file_height_range(file: str | Path, bounds: Sequence[float]) -> tuple[float, float] | None:
+    """Lowest and highest height of a DEM file within [W, S, E, N] (None: no overlap)."""
+    import rasterio
+    from rasterio.warp import transform_bounds
+    from rasterio.windows import from_bounds
+
+    with rasterio.open(file) as src:
+        if src.crs is None:
+            return None
+        w, s, e, n = transform_bounds("EPSG:4326", src.crs, *bounds, densify_pts=21)
+        window = from_bounds(w, s, e, n, src.transform).intersection(
+            rasterio.windows.Window(0, 0, src.width, src.height)
+        )
+        values = src.read(1, window=window, masked=True).astype(np.float64)
+    values = values.filled(np.nan) if np.ma.isMaskedArray(values) else values
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return None
+    return float(finite.min()), float(finite.max())
+
+
+def missing_parts(have: Sequence[float], need: Sequence[float]) -> list[str]:
+    """The strips of ``need`` outside ``have`` (both [W, S, E, N]), side by side, in words."""
+    hw, hs, he, hn = have
+    nw, ns, ne, nn = need
+    parts = []
+    if nw < hw:
+        parts.append(f"lon {nw:.4f}..{min(hw, ne):.4f}, lat {ns:.4f}..{nn:.4f} (west)")
+    if ne > he:
+        parts.append(f"lon {max(he, nw):.4f}..{ne:.4f}, lat {ns:.4f}..{nn:.4f} (east)")
+    inner_w, inner_e = max(nw, hw), min(ne, he)
+    if ns < hs and inner_w < inner_e:
+        parts.append(f"lon {inner_w:.4f}..{inner_e:.4f}, lat {ns:.4f}..{min(hs, nn):.4f} (south)")
+    if nn > hn and inner_w < inner_e:
+        parts.append(f"lon {inner_w:.4f}..{inner_e:.4f}, lat {max(hn, ns):.4f}..{nn:.4f} (north)")
+    return parts
 
 
 @dataclass(frozen=True)
@@ -443,12 +500,12 @@ def local_dem(
         fw, fs, fe, fn = transform_bounds(src.crs, "EPSG:4326", *src.bounds, densify_pts=51)
         have, need = box(fw, fs, fe, fn), box(west, south, east, north)
         if not have.buffer(1e-9).contains(need):
-            mw, ms, me, mn = need.difference(have).bounds
+            missing = "; ".join(missing_parts((fw, fs, fe, fn), bounds))
             raise DemError(
                 f"dem.file {file} covers lon {fw:.4f}..{fe:.4f}, lat {fs:.4f}..{fn:.4f} but "
-                f"{what} need lon {west:.4f}..{east:.4f}, lat {south:.4f}..{north:.4f} (footprints "
-                f"+ dem.buffer); missing: lon {mw:.4f}..{me:.4f}, lat {ms:.4f}..{mn:.4f}. Give a "
-                "DEM that covers it, lower dem.buffer, or remove dem.file to download one"
+                f"{what} need lon {west:.4f}..{east:.4f}, lat {south:.4f}..{north:.4f} (the "
+                f"bursts topsApp processes + dem.buffer); missing: {missing}. Give a DEM that "
+                "covers it, lower dem.buffer, or remove dem.file to download one"
             )
         rx, ry = _target_resolution(src)
         if src.crs.is_geographic:
@@ -500,55 +557,43 @@ def local_dem(
 
 @dataclass(frozen=True)
 class DemSpec:
-    """What defines a track's DEM (the rule's params: a change remakes it)."""
+    """What defines a track's DEM: where (bounds), from what, and the geocoding DEM's posting."""
 
     track: str
     bounds: tuple[float, float, float, float]
     source: str = "glo_30"
     file: str | None = None
     file_vertical_datum: str | None = None
-    geocode_resample: int = 3
+    geocode_resample: int | str = "auto"
+    # auto: the multilooked pixel spacing (m) the geocoded products should not be coarser than
+    product_spacing_m: float | None = None
 
-    def to_params(self) -> dict[str, Any]:
-        return {
-            "track": self.track,
-            "bounds": list(self.bounds),
-            "source": self.source,
-            "file": self.file,
-            "file_vertical_datum": self.file_vertical_datum,
-            "geocode_resample": self.geocode_resample,
-        }
 
-    @classmethod
-    def for_track(cls, acquisitions: Iterable[Any], track: str, cfg: Any) -> DemSpec:
-        """The spec of a track from the used acquisitions (``Stack.used``) and the config."""
-        from .roi import parse_roi
+def geocode_factor(spec: DemSpec, grid: Grid) -> int:
+    """How many DEM samples make one geocoding-DEM sample (topsApp geocodes onto that grid).
 
-        bounds = dem_bounds(
-            track_footprints(acquisitions, track),
-            parse_roi(cfg.roi),
-            cfg.dem.buffer,
-            f"track {track}",
-        )
-        return cls(
-            track=track,
-            bounds=bounds,
-            source=cfg.dem.source,
-            file=cfg.dem.file,
-            file_vertical_datum=cfg.dem.file_vertical_datum,
-            geocode_resample=cfg.dem.geocode_resample,
-        )
+    auto: the largest whole factor whose posting stays within the multilooked pixel spacing
+    (``multilooked_spacing``), so the products keep the data's resolution: 2 for GLO-30
+    (1") at 7 x 19 looks (62..98 m pixels), 1 for a 3" DEM.
+    """
+    if spec.geocode_resample != "auto":
+        return int(spec.geocode_resample)
+    if not spec.product_spacing_m:
+        return 1
+    posting_m = abs(grid.delta_lat) * 111_320.0
+    return max(1, int(math.floor(spec.product_spacing_m / posting_m + 1e-6)))
 
-    @classmethod
-    def from_params(cls, data: dict[str, Any]) -> DemSpec:
-        return cls(
-            track=str(data["track"]),
-            bounds=tuple(float(v) for v in data["bounds"]),  # type: ignore[arg-type]
-            source=str(data["source"]),
-            file=data.get("file"),
-            file_vertical_datum=data.get("file_vertical_datum"),
-            geocode_resample=int(data["geocode_resample"]),
-        )
+
+def multilooked_spacing(swaths: Iterable[Any], range_looks: int, azimuth_looks: int) -> float:
+    """The finest ground spacing (m) of the multilooked data over the swaths (``safe.Swath``):
+    azimuth spacing x azimuth looks, or slant-range spacing / sin(incidence) x range looks."""
+    spacings = []
+    for swath in swaths:
+        ground_range = swath.range_pixel_spacing / math.sin(math.radians(swath.mid_incidence))
+        spacings += [swath.azimuth_pixel_spacing * azimuth_looks, ground_range * range_looks]
+    if not spacings:
+        raise DemError("internal: no swath to take the multilooked pixel spacing from")
+    return min(spacings)
 
 
 def build_dem(
@@ -589,7 +634,7 @@ def build_dem(
         log.info("%d DEM samples without data (ocean, voids) set to 0 m", voids)
     dem_path = out_dir / DEM_NAME
     write_isce_dem(dem_path, filled, grid)
-    k = spec.geocode_resample
+    k = geocode_factor(spec, grid)
     geo_grid = grid.coarsen(k)
     geo_path = out_dir / GEOCODE_DEM_NAME
     write_isce_dem(geo_path, block_mean(filled, k), geo_grid)
@@ -615,6 +660,7 @@ def build_dem(
         "geocode_posting": [geo_grid.delta_lon, geo_grid.delta_lat],
         "geocode_size": [geo_grid.width, geo_grid.length],
         "geocode_resample": k,
+        "product_spacing_m": spec.product_spacing_m,
         "voids_set_to_zero": voids,
         "tiles": tiles,
     }
@@ -630,6 +676,25 @@ def _check_extent(grid: Grid, spec: DemSpec) -> None:
             f"the DEM of track {spec.track} reaches lon {west:.4f}..{east:.4f}, lat "
             f"{south:.4f}..{north:.4f}, short of the needed {list(spec.bounds)}"
         )
+
+
+def write_extent(path: str | Path, bounds: Sequence[float], heights: Sequence[float],
+                 dates: int, product_spacing_m: float) -> None:  # fmt: skip
+    """The `dem_extent` record: where the DEM must reach, and the products' pixel spacing."""
+    write_manifest(Path(path), {
+        "bounds": list(bounds),
+        "heights_m": list(heights),
+        "dates": dates,
+        "product_spacing_m": product_spacing_m,
+        "what": "bursts topsApp keeps for the ROI on every used date + geocoding box + dem.buffer",
+    })  # fmt: skip
+
+
+def read_extent(path: str | Path) -> dict[str, Any]:
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise DemError(f"{path} is unreadable ({exc}); delete it and run again") from None
 
 
 def write_manifest(path: Path, manifest: dict[str, Any]) -> None:

@@ -431,6 +431,7 @@ class PairInfo:
     bperp_m: float | None = None
     track: str | None = None
     orbits: dict[str, str] = field(default_factory=dict)  # date -> orbit type(s)
+    bperp_source: str | None = None  # the search's baselines, or ISCE's own computation
 
     def title(self) -> str:
         dates = f"{self.reference or '?'} \u2192 {self.secondary or '?'}"
@@ -451,7 +452,7 @@ class PairInfo:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> PairInfo:
         return cls(**{k: data.get(k) for k in ("pair", "reference", "secondary", "btemp_days",
-                                                "bperp_m", "track")},
+                                                "bperp_m", "track", "bperp_source")},
                    orbits=dict(data.get("orbits") or {}))  # fmt: skip
 
 
@@ -464,6 +465,7 @@ def pair_info_dict(pair: Any) -> dict[str, Any]:
         "secondary": pair.secondary,
         "btemp_days": int(pair.btemp_days),
         "bperp_m": None if math.isnan(bperp) else bperp,
+        "bperp_source": None if math.isnan(bperp) else "search (asf_search baselines)",
         "track": pair.track,
     }
 
@@ -577,7 +579,7 @@ def pair_info_from_workdir(workdir: str | Path) -> PairInfo:
         import datetime as dt
 
         btemp = (dt.datetime.strptime(sec, "%Y%m%d") - dt.datetime.strptime(ref, "%Y%m%d")).days
-    bperp = _bperp_from_log(workdir / "isce.log")
+    bperp, bperp_source = isce_bperp(workdir)
     pair = workdir.resolve().name
     if not re.fullmatch(r"\d{8}_\d{8}", pair) and ref and sec:
         pair = f"{ref}_{sec}"
@@ -589,22 +591,42 @@ def pair_info_from_workdir(workdir: str | Path) -> PairInfo:
         bperp_m=bperp,
         track=info.get("track"),
         orbits=info.get("orbits", {}),
+        bperp_source=bperp_source,
     )
 
 
-def _bperp_from_log(path: Path) -> float | None:
+ISCE_LOG = "isce.log"  # topsApp's own log in the run directory
+_BPERP_RE = re.compile(r"Bperp at midrange for (?:first|last) common burst = (\S+)")
+_ISCE_VERSION_RE = re.compile(r"ISCE VERSION = ([0-9][0-9A-Za-z._-]*)")
+
+
+def isce_bperp(workdir: str | Path) -> tuple[float | None, str | None]:
+    """Bperp (m) from topsApp's computeBaselines in isce.log, and where it came from.
+
+    The mean of its first and last common burst. ISCE writes nan when the two orbits coincide:
+    its cosine is 0/0 for a zero baseline (runComputeBaseline.py), which we report as 0 m.
+    """
+    path = Path(workdir) / ISCE_LOG
+    if not path.is_file():
+        return None, None
+    values = [float(m[1]) for m in _BPERP_RE.finditer(path.read_text(errors="replace"))
+              if re.fullmatch(r"[-+0-9.eEnaNinf]+", m[1])]  # fmt: skip
+    if not values:
+        return None, None
+    source = "ISCE topsApp computeBaselines (mid range, first and last common burst)"
+    finite = [v for v in values if math.isfinite(v)]
+    if not finite:
+        return 0.0, source + "; nan there: the orbits coincide, a zero baseline"
+    return float(np.mean(finite)), source
+
+
+def isce_version(workdir: str | Path) -> str | None:
+    """The ISCE2 version topsApp printed in its log (every step starts with the banner)."""
+    path = Path(workdir) / ISCE_LOG
     if not path.is_file():
         return None
-    values = []
-    for line in path.read_text(errors="replace").splitlines():
-        match = re.search(r"Bperp at midrange for (?:first|last) common burst = (\S+)", line)
-        if match:
-            try:
-                values.append(float(match.group(1)))
-            except ValueError:
-                continue
-    finite = [v for v in values if math.isfinite(v)]
-    return float(np.mean(finite)) if finite else None
+    found = _ISCE_VERSION_RE.findall(path.read_text(errors="replace"))
+    return found[-1] if found else None
 
 
 # ------------------------------------------------------------------------------------------------
@@ -1076,6 +1098,7 @@ def export_pair(
     wavelength_fallback: float | None = None,
     memory_budget_mb: int = 192,
     threads: int = 2,
+    dem: dict[str, Any] | None = None,
 ) -> ExportResult:
     """Turn a topsApp run directory's geocoded output into the pair's COG products.
 
@@ -1091,6 +1114,8 @@ def export_pair(
     if not 0 <= coherence_threshold <= 1:
         raise ProductError(f"coherence threshold {coherence_threshold} must be within 0..1")
     info = pair_info or pair_info_from_workdir(workdir)
+    if info.bperp_m is None:  # the search had no baselines: ISCE's own computation
+        info.bperp_m, info.bperp_source = isce_bperp(workdir)
     outdir.mkdir(parents=True, exist_ok=True)
 
     readers = {name: IsceRowReader(path) for name, path in inputs.present().items()}
@@ -1303,6 +1328,8 @@ def export_pair(
         "inputs": {k: str(v.relative_to(workdir)) for k, v in inputs.present().items()},
         "products": sorted(written),
         "stats": stats,
+        "processing": {"isce2_version": isce_version(workdir), "exported_by": "dInSAR-Toolkit"},
+        "dem": dem_provenance(dem),
     }  # fmt: skip
     meta_path = outdir / METADATA
     tmp = meta_path.with_name(meta_path.name + ".part")
@@ -1311,6 +1338,14 @@ def export_pair(
     written[METADATA] = meta_path
     log.info("exported %s: %s", info.pair, ", ".join(sorted(written)))
     return ExportResult(outdir=outdir, files=written, metadata=metadata)
+
+
+def dem_provenance(manifest: dict[str, Any] | None) -> dict[str, Any] | None:
+    """What the products say about the DEM: the file or dataset really used, and its grid."""
+    if not manifest:
+        return None
+    keys = ("source", "file", "input_vertical_datum", "bounds", "posting", "geocode_posting")
+    return {k: manifest.get(k) for k in keys}
 
 
 def _json_default(value: Any) -> Any:

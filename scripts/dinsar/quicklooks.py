@@ -268,7 +268,10 @@ def load_stack_pairs(product_dirs: Sequence[str | Path], pairs_csv: str | Path |
             except (TypeError, ValueError):
                 return math.nan
 
-        bperp = number(row.get("bperp_m")) if row else number(info.bperp_m)
+        # the export's (ISCE's own when the search had no baselines), else the plan's
+        bperp = number(info.bperp_m)
+        if math.isnan(bperp):
+            bperp = number(row.get("bperp_m"))
         out.append(
             StackPair(
                 pair=info.pair,
@@ -462,8 +465,10 @@ def _flatten(prefix: str, value: Any) -> list[tuple[str, str]]:
 
 
 def processing_html(settings: dict[str, Any], orbits: dict[str, str],
-                    pairs: Sequence[StackPair]) -> str:  # fmt: skip
-    """A self-contained HTML page: processing parameters, orbit type per date, pair summary."""
+                    pairs: Sequence[StackPair], dems: dict[str, dict[str, Any]] | None = None,
+                    isce_versions: Sequence[str] = ()) -> str:  # fmt: skip
+    """A self-contained HTML page: the software and DEM used, processing parameters, orbit
+    type per date, pair summary."""
     from html import escape
 
     def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
@@ -496,10 +501,20 @@ def processing_html(settings: dict[str, Any], orbits: dict[str, str],
          fmt(p.fraction_coherent, ".1%"))
         for p in pairs
     ]  # fmt: skip
+    dem_rows = [
+        (track, m.get("file") or m.get("source"), m.get("input_vertical_datum"),
+         ", ".join(f"{v:.4f}" for v in m.get("bounds") or []),
+         f"{abs(m['posting'][0]) * 3600:.2f}\"" if m.get("posting") else "n/a")
+        for track, m in sorted((dems or {}).items())
+    ]  # fmt: skip
+    versions = ", ".join(sorted(set(isce_versions))) or "unknown"
     return (
         "<!DOCTYPE html><html><head><meta charset='utf-8'><title>Processing</title>"
         f"<style>{style}</style></head><body>"
-        "<h2>Orbit type per date</h2>"
+        f"<h2>Software</h2><p>ISCE2 topsApp {escape(versions)}</p>"
+        "<h2>DEM used</h2>"
+        + table(["track", "DEM", "input heights", "bounds W, S, E, N", "posting"], dem_rows)
+        + "<h2>Orbit type per date</h2>"
         f"<p>{escape(orbit_note)}</p>"
         "<table><thead><tr><th>date</th><th>orbit type</th></tr></thead>"
         f"<tbody>{orbit_rows}</tbody></table>"

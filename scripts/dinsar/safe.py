@@ -5,9 +5,10 @@ the zip must hold ``<granule>.SAFE/`` at its top level (a ``safe/<granule>.SAFE/
 but then cannot be opened), and each annotation needs a non-empty measurement TIFF. ISCE only
 prints "Could not extract swath" in both cases and fails one step later, so we check first.
 
-The annotation's geolocation grid gives each burst's footprint, which decides the swaths that
-intersect the ROI (``isce.swaths: auto``). Nothing here needs ISCE; shapely is imported only by
-the footprint functions, so the pre-run checks also work inside the ISCE environment.
+The annotation's geolocation grid gives each burst's footprint (dinsar.bursts), which decides
+the swaths that intersect the ROI (``isce.swaths: auto``) and the bursts topsApp will keep.
+Nothing here needs ISCE; shapely is imported only by the footprint functions, so the pre-run
+checks also work inside the ISCE environment.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .bursts import BurstGeometry, GeolocationGrid, isce_keeps
 from .errors import DinsarError
 
 if TYPE_CHECKING:
@@ -57,8 +59,9 @@ class Burst:
     azimuth_time: dt.datetime  # first line, UTC (naive, like ISCE)
     sensing_time: dt.datetime
     anx_time: float  # seconds since the ascending node
-    # lon/lat ring: first-line pixels (near to far) then last-line pixels (far to near)
+    # lon/lat ring at the annotation's heights: first line near -> far, last line far -> near
     corners: tuple[tuple[float, float], ...]
+    geometry: BurstGeometry
 
     def polygon(self) -> Polygon:
         from shapely.geometry import Polygon
@@ -89,6 +92,9 @@ class Swath:
     azimuth_time_interval: float
     slant_range_time: float
     bursts: tuple[Burst, ...]
+    grid: GeolocationGrid
+    range_pixel_spacing: float  # slant range, metres
+    azimuth_pixel_spacing: float  # metres
     annotation: str = ""  # member name inside the zip
     measurement: str = ""
     measurement_bytes: int = 0
@@ -101,6 +107,15 @@ class Swath:
 
     def bursts_intersecting(self, roi: Polygon | MultiPolygon) -> list[Burst]:
         return [b for b in self.bursts if b.polygon().intersects(roi)]
+
+    def bursts_isce_keeps(self, roi_box: tuple[float, float, float, float]) -> list[Burst]:
+        """The bursts topsApp's crop keeps for a region of interest with bounds [W, S, E, N]."""
+        return [b for b in self.bursts if isce_keeps(b.geometry, self.grid, roi_box)]
+
+    @property
+    def mid_incidence(self) -> float:
+        """Incidence angle (degrees) at mid range."""
+        return float(np.median(self.grid.incidence))
 
 
 @dataclass(frozen=True)
@@ -151,22 +166,26 @@ def parse_annotation(data: bytes) -> Swath:
     lines_per_burst = int(_text(root, "swathTiming/linesPerBurst"))
     samples = int(_text(root, "swathTiming/samplesPerBurst"))
     swath = int(_text(root, "adsHeader/swath")[-1])
+    interval = float(_text(root, "imageAnnotation/imageInformation/azimuthTimeInterval"))
     grid = _geolocation_grid(root)
     bursts = []
     for index, node in enumerate(root.findall("swathTiming/burstList/burst")):
-        first = index * lines_per_burst
-        last = first + lines_per_burst - 1
-        near_to_far = _grid_row(grid, first)
-        far_to_near = _grid_row(grid, last)[::-1]
-        ring = tuple((float(lon), float(lat)) for lon, lat in np.vstack([near_to_far, far_to_near]))
+        first = parse_time(_text(node, "azimuthTime"))
+        geometry = BurstGeometry(
+            first_line=first,
+            last_line=first + dt.timedelta(seconds=(lines_per_burst - 1) * interval),
+            first_pixel=0.0,
+            last_pixel=float(samples - 1),
+        )
         bursts.append(
             Burst(
                 swath=swath,
                 number=index + 1,
-                azimuth_time=parse_time(_text(node, "azimuthTime")),
+                azimuth_time=first,
                 sensing_time=parse_time(_text(node, "sensingTime")),
                 anx_time=float(_text(node, "azimuthAnxTime")),
-                corners=ring,
+                corners=tuple(geometry.corners(grid)),
+                geometry=geometry,
             )
         )
     return Swath(
@@ -179,39 +198,31 @@ def parse_annotation(data: bytes) -> Swath:
         lines_per_burst=lines_per_burst,
         samples_per_burst=samples,
         radar_frequency=float(_text(root, "generalAnnotation/productInformation/radarFrequency")),
-        azimuth_time_interval=float(
-            _text(root, "imageAnnotation/imageInformation/azimuthTimeInterval")
-        ),
+        azimuth_time_interval=interval,
         slant_range_time=float(_text(root, "imageAnnotation/imageInformation/slantRangeTime")),
         bursts=tuple(bursts),
+        grid=grid,
+        range_pixel_spacing=float(_text(root, "imageAnnotation/imageInformation/rangePixelSpacing")),
+        azimuth_pixel_spacing=float(
+            _text(root, "imageAnnotation/imageInformation/azimuthPixelSpacing")
+        ),
     )
 
 
-def _geolocation_grid(root: ET.Element) -> dict[int, np.ndarray]:
-    """Grid rows by line: line -> array of (pixel, lon, lat), sorted by pixel."""
-    rows: dict[int, list[tuple[float, float, float]]] = {}
+def _geolocation_grid(root: ET.Element) -> GeolocationGrid:
+    nodes = []
     for point in root.findall("geolocationGrid/geolocationGridPointList/geolocationGridPoint"):
-        line = int(_text(point, "line"))
-        rows.setdefault(line, []).append(
-            (
-                float(_text(point, "pixel")),
-                float(_text(point, "longitude")),
-                float(_text(point, "latitude")),
-            )
-        )
-    if len(rows) < 2:
-        raise ValueError("annotation has no usable geolocation grid")
-    return {line: np.array(sorted(points)) for line, points in sorted(rows.items())}
-
-
-def _grid_row(grid: dict[int, np.ndarray], line: float) -> np.ndarray:
-    """(lon, lat) of every grid column at a line, interpolated linearly between grid rows."""
-    lines = sorted(grid)
-    upper = next((i for i, value in enumerate(lines) if value >= line), len(lines) - 1)
-    upper = max(upper, 1)
-    a, b = lines[upper - 1], lines[upper]
-    weight = (line - a) / (b - a)
-    return (1 - weight) * grid[a][:, 1:] + weight * grid[b][:, 1:]
+        nodes.append((
+            int(_text(point, "line")),
+            parse_time(_text(point, "azimuthTime")),
+            float(_text(point, "pixel")),
+            float(_text(point, "latitude")),
+            float(_text(point, "longitude")),
+            float(_text(point, "height")),
+            float(_text(point, "incidenceAngle")),
+            float(_text(point, "slantRangeTime")),
+        ))  # fmt: skip
+    return GeolocationGrid.from_points(nodes)
 
 
 def parse_manifest_ipf(data: bytes) -> str | None:
@@ -390,6 +401,33 @@ def roi_bursts(safes: Iterable[Safe], roi: Polygon | MultiPolygon) -> dict[int, 
             hits = len(swath.bursts_intersecting(roi))
             if hits:
                 counts[number] = counts.get(number, 0) + hits
+    return counts
+
+
+def common_bursts(reference: Sequence[Safe], secondary: Sequence[Safe],
+                  roi_box: tuple[float, float, float, float]) -> dict[int, int]:  # fmt: skip
+    """Bursts per swath that topsApp processes for a pair: those its crop keeps on both dates.
+
+    A burst is the same on two dates when its time since the ascending node agrees within half
+    a burst (the repeat orbit keeps it within milliseconds). What topsApp's log calls "Number of
+    common bursts": the pair's disk, memory and run time scale with it.
+    """
+
+    def kept(safes: Sequence[Safe]) -> dict[int, list[float]]:
+        out: dict[int, list[float]] = {}
+        for safe in safes:
+            for number, swath in safe.swaths.items():
+                out.setdefault(number, []).extend(b.anx_time for b in swath.bursts_isce_keeps(roi_box))
+        return out
+
+    ref, sec = kept(reference), kept(secondary)
+    counts: dict[int, int] = {}
+    for number, times in ref.items():
+        period = next(s.swaths[number] for s in reference if number in s.swaths)
+        half = period.lines_per_burst * period.azimuth_time_interval / 2
+        common = sum(1 for t in times if any(abs(t - u) < half for u in sec.get(number, [])))
+        if common:
+            counts[number] = common
     return counts
 
 

@@ -53,6 +53,7 @@ GRANULE_RE = re.compile(
 _TIME_RE = re.compile(r"([>=])(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(\.\d+)?")
 _STAMP = (2020, 1, 1, 0, 0, 0)  # zip member times: fixed, so the bytes do not depend on today
 _INSET = 0.03  # bursts are mapped this fraction inside the footprint's edges
+ALONG_TRACK_DEG_PER_S = 0.063  # latitude swept per second of a near-polar pass (~7 km/s)
 
 
 # --- granule names ------------------------------------------------------------------------------
@@ -221,6 +222,17 @@ def _annotation(data: bytes, *, mission: str, pol: str, delta: dt.timedelta, orb
         return _set_tag(block, "longitude", repr(lon))
 
     text = re.sub(r"<geolocationGridPoint>.*?</geolocationGridPoint>", point, text, flags=re.S)
+
+    def anx(match: re.Match[str]) -> str:
+        # time since the ascending node follows the ground position, the same on every date
+        # (real repeat passes agree to milliseconds), so bursts over the same ground match
+        block = match[0]
+        u = (_seconds(re.search(r"<azimuthTime>([^<]+)<", block)[1]) - t0) / (t1 - t0)
+        _lon, lat = _map_point(u, 0.5, corners)
+        seconds = 1000.0 + (-lat if descending else lat) / ALONG_TRACK_DEG_PER_S
+        return re.sub(r"<azimuthAnxTime>[^<]*<", f"<azimuthAnxTime>{seconds:.6f}<", block)
+
+    text = re.sub(r"<burst>.*?</burst>", anx, text, flags=re.S)
     return _shift_times(text, delta).encode()
 
 
@@ -355,6 +367,7 @@ def eof_text(platform: str, start: dt.datetime, stop: dt.datetime, *, hours: flo
             kept.append(_shift_times(osv, delta))
     body = "\n      ".join(kept)
     head = re.sub(r"<File_Name>[^<]*</File_Name>", "<File_Name>@NAME@</File_Name>", head)
+    head = re.sub(r"<Mission>[^<]*</Mission>", f"<Mission>Sentinel-1{platform[-1]}</Mission>", head)
     head = re.sub(r"<Validity_Start>UTC=[^<]+<", f"<Validity_Start>UTC={lo:%Y-%m-%dT%H:%M:%S}<", head)
     head = re.sub(r"<Validity_Stop>UTC=[^<]+<", f"<Validity_Stop>UTC={hi:%Y-%m-%dT%H:%M:%S}<", head)
     text = f'{head}<List_of_OSVs count="{len(kept)}">\n      {body}\n    </List_of_OSVs>{tail}'
