@@ -10,9 +10,10 @@ and memory per node; first fit, as SLURM's backfill does on an idle cluster), wi
 * the rule resources: threads from profiles/slurm (``set-threads``), memory from the rules'
   own estimate (``dinsar.isce_run.memory_mb``, fitted to HyP3's bursts x looks table), the
   ``jobs`` cap of the profile;
-* compute time per group from the real ISCE2 run in the shared fixtures
-  (``isce2-run-range-increase/steps_timing.txt``: 3 bursts on 2 CPUs), scaled linearly by
-  bursts and by threads with Amdahl's law (parallel fractions below, an assumption);
+* compute time per group from the rules' own calibration, ``dinsar.isce_run.CPU_S_PER_BURST``
+  (CPU-seconds per full-width burst measured with the real topsApp 2.6.5 on the shared real
+  stack, benchmarks/isce_groups.py), scaled linearly by bursts and by threads with Amdahl's
+  law (parallel fractions below, an assumption); the groups are dinsar.isce_run.GROUPS;
 * per-job overheads measured on the single-node SLURM of tests/harness (``measure``): sbatch
   to start, the Snakemake start-up inside the job, and the wait until Snakemake's next status
   query notices the end (half the profile's query interval on a busy run);
@@ -31,7 +32,6 @@ import datetime as dt
 import heapq
 import math
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -46,27 +46,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
 sys.path.insert(0, str(REPO / "tests"))
 
-from dinsar.isce_run import memory_mb, runtime_min  # noqa: E402
+from dinsar.isce_run import CPU_S_PER_BURST, GROUPS, memory_mb, runtime_min  # noqa: E402
 
-SHARED = Path(os.environ.get("DINSAR_SHARED", REPO.parent / "shared"))
-TIMING_FILE = SHARED / "fixtures" / "isce2-run-range-increase" / "steps_timing.txt"
 PROFILE = REPO / "profiles" / "slurm" / "config.yaml"
 
-# topsApp steps of each rule (rules/isce.smk), in order
-GROUP_STEPS: dict[str, tuple[str, ...]] = {
-    "preprocess": ("startup", "preprocess", "computeBaselines", "verifyDEM"),
-    "topo": ("topo",),
-    "coregistration": (
-        "subsetoverlaps", "coarseoffsets", "coarseresamp", "overlapifg", "prepesd", "esd",
-        "rangecoreg", "fineoffsets", "fineresamp",
-    ),
-    "interferogram": ("ion", "burstifg", "mergebursts"),
-    "filter": ("filter",),
-    "unwrap": ("unwrap", "unwrap2stage"),
-    "geocode": ("geocode",),
-}  # fmt: skip
-MEASURED_BURSTS = 3  # the fixture run: IW1, 3 bursts
-MEASURED_THREADS = 2  # ... on 2 CPUs
 # Share of each group's time that OpenMP spreads over threads (assumption, from ISCE2's code:
 # topo and resampling loop over lines in parallel; filter and SNAPHU are serial).
 PARALLEL_FRACTION = {
@@ -83,25 +66,14 @@ MEASURED_SUBMIT_TO_START_S = 3.0
 MEASURED_JOB_STARTUP_S = 10.0
 
 
-def step_times(path: Path) -> dict[str, float]:
-    """Wall seconds per topsApp step from steps_timing.txt (`<step> <s> s rc=0`)."""
-    times = {}
-    for line in path.read_text().splitlines():
-        match = re.match(r"^(\w+)\s+([\d.]+) s rc=0", line)
-        if match and match.group(1) != "TOTAL":
-            times[match.group(1)] = float(match.group(2))
-    return times
-
-
 def amdahl(parallel: float, threads: int) -> float:
     return (1 - parallel) + parallel / max(1, threads)
 
 
-def group_seconds(times: dict[str, float], group: str, bursts: int, threads: int) -> float:
-    """Compute time of a group for `bursts` bursts on `threads` threads."""
-    measured = sum(times[s] for s in GROUP_STEPS[group])
-    p = PARALLEL_FRACTION[group]
-    return measured * bursts / MEASURED_BURSTS * amdahl(p, threads) / amdahl(p, MEASURED_THREADS)
+def group_seconds(group: str, bursts: int, threads: int) -> float:
+    """Compute time of a group for `bursts` bursts on `threads` threads: its CPU time (the same
+    work whatever the threads) spread over the threads as far as Amdahl's law allows."""
+    return CPU_S_PER_BURST[group] * bursts * amdahl(PARALLEL_FRACTION[group], threads)
 
 
 def sequential_pairs(n_dates: int, sequential: int) -> int:
@@ -222,7 +194,6 @@ def simulate(
 
 
 def project(args: argparse.Namespace) -> None:
-    times = step_times(args.timing)
     set_threads, jobs_cap, interval = profile_settings(args.profile)
     n_pairs = sequential_pairs(args.dates, args.sequential)
     notice_s = args.query_interval if args.query_interval is not None else interval / 2
@@ -232,12 +203,12 @@ def project(args: argparse.Namespace) -> None:
         f"  {'group':<15}{'threads':>8}{'mem_mb':>8}{'runtime limit':>15}{'compute s':>11}{'by hand s':>11}"
     )
     hand_pair_s = 0.0
-    for group in GROUP_STEPS:
+    for group in (g.name for g in GROUPS):
         threads = set_threads.get(group, 1)
         mem = memory_mb(group, args.bursts, args.range_looks, args.azimuth_looks)
         limit = runtime_min(group, args.bursts, args.range_looks, args.azimuth_looks, threads)
-        secs = group_seconds(times, group, args.bursts, threads)
-        hand = group_seconds(times, group, args.bursts, args.cores)
+        secs = group_seconds(group, args.bursts, threads)
+        hand = group_seconds(group, args.bursts, args.cores)
         if group == "unwrap" and args.unwrap_minutes is not None:
             secs = hand = args.unwrap_minutes * 60  # SNAPHU is serial: the same on both sides
         hand_pair_s += hand
@@ -261,8 +232,9 @@ def project(args: argparse.Namespace) -> None:
           f"{args.bursts} bursts per pair, {args.range_looks}x{args.azimuth_looks} looks")  # fmt: skip
     print(f"  cluster: {args.nodes} nodes x {args.cores} cores, {args.node_mem_gb} GB each, "
           f"idle (no queue wait), profile jobs cap {jobs_cap}")  # fmt: skip
-    print(f"  compute: {args.timing.name} (real ISCE2 2.6.5, {MEASURED_BURSTS} bursts on "
-          f"{MEASURED_THREADS} CPUs) x bursts/{MEASURED_BURSTS}, Amdahl over threads with "
+    print("  compute: CPU-s per full-width burst of the real ISCE2 2.6.5 (dinsar.isce_run."
+          "CPU_S_PER_BURST: " + ", ".join(f"{g} {c:g}" for g, c in CPU_S_PER_BURST.items())
+          + ") x bursts, Amdahl over threads with "
           + ", ".join(f"{g} {p:.2f}" for g, p in PARALLEL_FRACTION.items()))  # fmt: skip
     print(f"  per job: {args.submit_s:.0f} s sbatch->start + {args.startup_s:.0f} s Snakemake in "
           f"the job (holds the cores) + {notice_s:.0f} s until the status query sees the end")  # fmt: skip
@@ -407,8 +379,8 @@ def main() -> None:
     add("--query-interval", type=float, default=None,
         help="delay until Snakemake notices a finished job, s (half the profile's interval)")  # fmt: skip
     add("--unwrap-minutes", type=float, default=None,
-        help="SNAPHU minutes per pair instead of the fixture's (its synthetic signal unwraps "
-        "in seconds; real scenes take far longer)")  # fmt: skip
+        help="SNAPHU minutes per pair instead of the calibration's allowance (60 CPU-s per "
+        "burst)")  # fmt: skip
     add("--jobs", type=int, default=None, help="jobs cap (default: the profile's)")
     add(
         "--oldest-first",
@@ -417,7 +389,6 @@ def main() -> None:
     )
     add("--scratch-gb-per-burst", type=float, default=2.0,
         help="ISCE intermediates per burst, GB (2, README: Storage)")  # fmt: skip
-    add("--timing", type=Path, default=TIMING_FILE, help="steps_timing.txt of a real run")
     add("--profile", type=Path, default=PROFILE, help="SLURM profile (profiles/slurm)")
     sub = parser.add_subparsers(dest="command")
     p_measure = sub.add_parser("measure", help="per-job overheads on a local SLURM (root, Debian)")
@@ -427,8 +398,6 @@ def main() -> None:
     if args.command == "measure":
         measure(args)
         return
-    if not args.timing.is_file():
-        raise SystemExit(f"{args.timing} not found; set $DINSAR_SHARED to the shared folder")
     project(args)
 
 

@@ -21,7 +21,14 @@ from dinsar.isce_xml import (
     validate_topsapp_xml,
 )
 from dinsar.roi import parse_roi
-from dinsar.safe import common_bursts, read_safe, roi_bursts, select_swaths
+from dinsar.safe import (
+    ICU_MIN_LINES,
+    common_bursts,
+    merged_lines,
+    read_safe,
+    roi_bursts,
+    select_swaths,
+)
 
 log = logging.getLogger("dinsar.topsapp_xml")
 
@@ -74,8 +81,23 @@ def main(snakemake):
             f"isce.swaths lists {missing} but no burst of those swaths covers the ROI; "
             f"use 'auto' or {sorted(counts)}"
         )
-    if isce["esd"] and all(counts.get(s, 0) < 2 for s in swaths):
-        log.warning("ESD needs 2 bursts in a swath; the ROI covers fewer (ISCE may still crop 2)")
+    chosen = {s: counts[s] for s in swaths if s in counts}
+    lines = merged_lines(ref, chosen, isce["azimuth_looks"])
+    if lines < ICU_MIN_LINES:
+        raise DinsarError(
+            f"pair {snakemake.wildcards.pair}: topsApp keeps {sum(chosen.values())} burst(s) for "
+            f"the ROI, about {lines} lines at {isce['azimuth_looks']} azimuth looks; ISCE's "
+            f"phase-sigma step needs at least {ICU_MIN_LINES} and would write an empty "
+            "phsig.cor. Enlarge the ROI along the track (a second burst), or lower "
+            f"isce.azimuth_looks to {max(1, lines * isce['azimuth_looks'] // ICU_MIN_LINES)}"
+        )
+    esd = isce["esd"]
+    if esd and all(counts.get(s, 0) < 2 for s in swaths):
+        # ISCE2 2.6.5 skips ESD for such a swath, then stops in runESD with "Coherence
+        # threshold too strict. No points left" when no swath is left (seen on a real run)
+        esd = False
+        log.warning("ESD turned off for this pair: it needs 2 common bursts in a swath and "
+                    "topsApp keeps %s for the ROI", counts)  # fmt: skip
     aux = list(getattr(snakemake.input, "aux", []))
     pair = params.pair
     sensors = {}
@@ -106,7 +128,7 @@ def main(snakemake):
         filter_strength=isce["filter_strength"],
         unwrap=isce["unwrap"],
         unwrapper=isce["unwrapper"],
-        esd=isce["esd"],
+        esd=esd,
         esd_coherence_threshold=isce["esd_coherence_threshold"],
         ionosphere=isce["ionosphere"],
         use_virtual_files=isce["use_virtual_files"],
@@ -127,6 +149,7 @@ def main(snakemake):
         "azimuth_looks": isce["azimuth_looks"],
         "unwrap": isce["unwrap"],
         "unwrapper": isce["unwrapper"],
+        "esd": esd,
         "geocode": list(params.geocode),
         "output_dirs": {"reference": "reference", "secondary": "secondary"},
     }

@@ -188,9 +188,9 @@ def test_memory_model_follows_hyp3s_table() -> None:
         assert memory_mb("topo", max_bursts, rg, az) > below_mb, (looks, max_bursts)
         assert memory_mb("topo", first, rg, az) <= tier_mb, (looks, first)
         previous[looks] = (max_bursts + 1, tier_mb)
-    assert memory_mb("topo", 27, 19, 7) == pytest.approx(16500, rel=0.05)  # 3 swaths x 9 bursts
+    assert memory_mb("topo", 27, 19, 7) == pytest.approx(15400, rel=0.05)  # 3 swaths x 9 bursts
     assert memory_mb("topo", 3, 19, 7, attempt=2) == 1.5 * memory_mb("topo", 3, 19, 7)
-    assert memory_mb("preprocess", 27, 19, 7) == 2000
+    assert memory_mb("preprocess", 27, 19, 7) == 1000
     assert memory_mb("geocode", 27, 19, 7) < memory_mb("topo", 27, 19, 7)
 
 
@@ -383,3 +383,66 @@ def test_clear_errors_for_a_bad_zip_and_a_missing_topsapp(tmp_path: Path, search
     assert "error in rule isce_preprocess" in text and "topsApp.py is not on PATH" in text
     assert "make isce2" in text
     assert not (workspace / "work" / "20161007_20161031" / "PICKLE").exists()
+
+
+def test_esd_is_turned_off_when_no_swath_keeps_two_bursts(tmp_path: Path, searched: Path,
+                                                          inventory: Path) -> None:  # fmt: skip
+    """With one common burst per swath, topsApp 2.6.5 skips ESD for every swath and then stops in
+    runESD ('Coherence threshold too strict. No points left'; seen on a real run, and the double
+    does the same): topsApp.xml must say do ESD False for such a pair."""
+    import numpy as np
+    from shapely.geometry import box
+
+    from dinsar.bursts import ISCE_CROP_HEIGHTS
+    from dinsar.safe import common_bursts, read_safe
+
+    dates = ["20161007", "20161031"]
+    pair = "_".join(dates)
+    # 4 azimuth looks: one burst at the default 7 is too short for ISCE's phase sigma (below)
+    workspace, config = staged(tmp_path, searched, inventory, dates, azimuth_looks=4)
+    zips = sorted((workspace / "cache" / "slc").glob("*.zip"))
+    safes = [read_safe(z, "vv") for z in zips]
+    # a small area in the first burst of IW2, north of where ISCE's box of the second ends
+    swath = safes[0].swaths[2]
+    north_of = swath.bursts[1].geometry.box(swath.grid, ISCE_CROP_HEIGHTS)[3] + 0.02
+    inside = swath.bursts[0].polygon().buffer(-0.02)
+    w, s, e, n = inside.bounds
+    lon, lat = next((x, y) for y in np.linspace(n, s, 40) for x in np.linspace(w, e, 40)
+                    if y > north_of and inside.contains(box(x, y, x, y).centroid))  # fmt: skip
+    roi = box(lon - 0.005, lat - 0.005, lon + 0.005, lat + 0.005)
+    assert common_bursts(safes[:1], safes[1:], roi.bounds).get(2) == 1  # one burst in IW2
+    config["roi"] = roi.wkt
+    result = snakemake(tmp_path, config, "--cores", "2", *targets_of(workspace, [pair]), *ALLOWED,
+                       env=env_for())  # fmt: skip
+    assert result.returncode == 0, output_of(result)[-4000:]
+    xml = (workspace / "work" / pair / "topsApp.xml").read_text()
+    assert '<property name="do ESD">False</property>' in xml
+    info = json.loads((workspace / "work" / pair / "dinsar_pair.json").read_text())
+    assert info["esd"] is False and info["bursts"] == 1
+    assert "ESD turned off for this pair" in (workspace / "logs/topsapp_xml" / f"{pair}.log").read_text()
+
+    # the same pair at 7 azimuth looks: ~214 lines, and ISCE's ICU makes no patch of fewer
+    # than 265, leaving phsig.cor empty; refused before topsApp starts, with the fix
+    config["isce"]["azimuth_looks"] = 7
+    config["workspace"] = str(tmp_path / "ws7")
+    shutil.copytree(workspace / "inventory", tmp_path / "ws7" / "inventory")
+    sf.stage_inputs(tmp_path / "ws7", tmp_path / "ws7" / "cache" / "slc", tmp_path / "ws7" / "inventory" / "scenes.geojson",
+                    dates, dem_bounds=[-121.6, 54.2, -120.4, 55.1], dem_posting=1 / 400)  # fmt: skip
+    short = snakemake(tmp_path, config, "--cores", "2", *targets_of(tmp_path / "ws7", [pair]),
+                      *ALLOWED, env=env_for())  # fmt: skip
+    assert short.returncode != 0
+    text = output_of(short)
+    assert "error in rule topsapp_xml" in text and "at 7 azimuth looks" in text, text[-3000:]
+    assert "Enlarge the ROI along the track" in text and "isce.azimuth_looks to " in text
+    assert not (tmp_path / "ws7" / "work" / pair / "PICKLE").exists()
+
+
+def test_the_double_leaves_an_empty_phsig_like_isce_below_265_lines(tmp_path: Path) -> None:
+    """ICU (isce2 icu.F) patches: none for 264 lines or fewer, one for 265..3700."""
+    sys.path.insert(0, str(DOUBLE.parent))
+    from dbl_steps import icu_patches
+
+    from dinsar.safe import ICU_MIN_LINES
+
+    assert icu_patches(214) == 0 and icu_patches(264) == 0
+    assert icu_patches(ICU_MIN_LINES) == 1 and icu_patches(406) == 1 and icu_patches(3437) == 1

@@ -521,18 +521,22 @@ HYP3_MEMORY_MB: tuple[tuple[str, int, int], ...] = (
     ("10x2", 7, 7500), ("10x2", 20, 15500), ("10x2", 30, 31500),
     ("20x4", 12, 7500), ("20x4", 30, 15500),
 )  # fmt: skip
-# Fitted upper envelope of that table: GB = 2 + bursts * (0.45 + 11 / (range x azimuth looks)).
-# At 7x19 looks (133) that is 0.53 GB per burst: 27 bursts (3 swaths x 9) -> 16 GB.
-_MEM_BASE_GB = 2.0
+# Fitted upper envelope of that table: GB = base + bursts * (0.45 + 11 / (range x azimuth looks)).
+# At 7x19 looks (133) that is 0.53 GB per burst: 27 bursts (3 swaths x 9) -> 15.4 GB. The real
+# runs (benchmarks/README.md, isce_groups.py) agree per burst (~0.59 GB per full-width burst in
+# coregistration) and show a topsApp process of ~0.1 GB besides: the base is 1 GB (was 2).
+_MEM_BASE_GB = 1.0
 _MEM_PER_BURST_GB = 0.45
 _MEM_PER_BURST_LOOK_GB = 11.0
-# core-seconds per burst of each group, from the real 3-burst run (steps_timing.txt, 2 cores):
-# topo 119 s, fineoffsets+fineresamp 83 s, burstifg+mergebursts 24 s, filter 0.7 s,
-# unwrap 3 s (a coherent synthetic signal: real SNAPHU runs are much slower, hence the margin)
-_CORE_S_PER_BURST = {
-    "preprocess": 2.0, "topo": 80.0, "coregistration": 55.0, "interferogram": 16.0,
-    "filter": 2.0, "unwrap": 60.0, "geocode": 4.0,
+# CPU-seconds per full-width burst of each group (2 threads), measured with the real topsApp
+# 2.6.5 on the shared real stack (benchmarks/isce_groups.py, benchmarks/README.md, 2026-12-05).
+CPU_S_PER_BURST = {
+    "preprocess": 2.1, "topo": 116.0, "coregistration": 108.0, "interferogram": 11.2,
+    "filter": 1.3, "unwrap": 2.1, "geocode": 3.0,
 }  # fmt: skip
+# SNAPHU unwrapped the stack's fully coherent signal in seconds; real, partly decorrelated
+# scenes take far longer, so the wall-time limit of unwrap allows 30 times the measurement.
+_UNWRAP_ALLOWANCE = 30.0
 _RUNTIME_SAFETY = 3.0
 _RUNTIME_FLOOR_MIN = 10
 
@@ -543,9 +547,9 @@ def memory_mb(group_name: str, bursts: int, range_looks: int, azimuth_looks: int
     looks = max(1, range_looks * azimuth_looks)
     full = _MEM_BASE_GB + max(1, bursts) * (_MEM_PER_BURST_GB + _MEM_PER_BURST_LOOK_GB / looks)
     if group_name == "preprocess":
-        gb = 2.0
+        gb = 1.0
     elif group_name in ("filter", "geocode"):
-        gb = max(2.0, full / 2)  # multilooked grids only
+        gb = max(1.0, full / 2)  # multilooked grids only
     else:
         gb = full
     return int(math.ceil(gb * 1000 * (1 + 0.5 * (max(1, attempt) - 1)) / 100) * 100)
@@ -553,10 +557,11 @@ def memory_mb(group_name: str, bursts: int, range_looks: int, azimuth_looks: int
 
 def runtime_min(group_name: str, bursts: int, range_looks: int, azimuth_looks: int,
                 threads: int, attempt: int = 1) -> int:  # fmt: skip
-    """Wall time for a group, minutes: measured core-seconds per burst x safety, per thread."""
-    per_burst = _CORE_S_PER_BURST[group_name]
+    """Wall time for a group, minutes: measured CPU-seconds per burst x safety, per thread."""
+    per_burst = CPU_S_PER_BURST[group_name]
     if group_name == "unwrap":
-        per_burst *= 133 / max(1, range_looks * azimuth_looks)  # SNAPHU scales with pixel count
+        # SNAPHU scales with the multilooked pixels (calibrated at 7 x 19 = 133 looks)
+        per_burst *= _UNWRAP_ALLOWANCE * 133 / max(1, range_looks * azimuth_looks)
     seconds = _RUNTIME_SAFETY * per_burst * max(1, bursts) / max(1, threads)
     return int(max(_RUNTIME_FLOOR_MIN, math.ceil(seconds / 60)) * max(1, attempt))
 

@@ -431,6 +431,28 @@ def common_bursts(reference: Sequence[Safe], secondary: Sequence[Safe],
     return counts
 
 
+# ISCE's phase sigma (merged/phsig.cor, the filter step) comes from ICU, which works in azimuth
+# patches of 3700 lines overlapping by 264 (icu.F): an interferogram of 264 lines or fewer gets
+# no patch, and ISCE writes an empty phsig.cor without an error (seen with ISCE2 2.6.5).
+ICU_MIN_LINES = 265
+
+
+def merged_lines(reference: Sequence[Safe], counts: dict[int, int], azimuth_looks: int) -> int:
+    """Lines of topsApp's merged (multilooked) interferogram for ``counts`` common bursts per
+    swath: one burst's lines plus a burst cycle per further burst, over the azimuth looks."""
+    longest = 0
+    for number, bursts in counts.items():
+        swath = next(s.swaths[number] for s in reference if number in s.swaths)
+        times = [b.azimuth_time for b in swath.bursts]
+        cycle = (
+            (times[1] - times[0]).total_seconds() / swath.azimuth_time_interval
+            if len(times) > 1
+            else swath.lines_per_burst
+        )
+        longest = max(longest, int((bursts - 1) * cycle + swath.lines_per_burst))
+    return longest // max(1, azimuth_looks)
+
+
 def select_swaths(
     reference: Sequence[Safe], secondary: Sequence[Safe], roi: Polygon | MultiPolygon
 ) -> list[int]:

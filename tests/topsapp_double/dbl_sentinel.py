@@ -304,6 +304,33 @@ def find_orbit(orbit_dir: str, tstart: dt.datetime, tstop: dt.datetime, mission:
     )
 
 
+def isce_bboxes(meta: SwathMeta) -> list[tuple[float, float, float, float]]:
+    """BurstSLC.getBbox of every burst (S, N, W, E): its four corners mapped with the orbit at
+    heights -500 and 9000 m (zero Doppler), as Sentinel1.crop tests them against the ROI.
+
+    The synthetic SAFEs of tests/harness/safe_factory keep the source product's orbit while
+    their geolocation grid is moved onto another footprint; for those (the orbit puts the first
+    grid node more than 2 km from where the grid says) the grid's own box stands in.
+    """
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from harness.radar_geometry import Orbit, crop_box, rdr2geo
+
+    orbit = Orbit.from_vectors(meta.state_vectors)
+    grid = meta.grid
+    t0 = EPOCH + dt.timedelta(seconds=float(grid["time"][0]))
+    lat, lon = rdr2geo(orbit, orbit.seconds(t0), grid["tau"][0] * C / 2, grid["hgt"][0, 0])
+    if abs(lat - grid["lat"][0, 0]) * 111e3 > 2000 or abs(lon - grid["lon"][0, 0]) * 70e3 > 2000:
+        return [b.bbox for b in meta.bursts]
+    far = meta.starting_range + (meta.samples - 1) * C / (2 * meta.range_sampling_rate)
+    out = []
+    for burst in meta.bursts:
+        w, s, e, n = crop_box(orbit, burst.sensing_start, burst.sensing_stop, meta.starting_range, far)
+        out.append((s, n, w, e))
+    return out
+
+
 def overlap(box1: tuple[float, ...], box2: list[float]) -> bool:
     """Sentinel1.crop's rectangle test (both S, N, W, E)."""
     h = not (box1[2] >= box2[3] or box1[3] <= box2[2])
@@ -335,7 +362,8 @@ def read_swath(sensor: dict[str, Any], swath: int, roi: list[float]) -> SwathMet
             one.orbit_source = os.path.basename(orbit_file)
             one.state_vectors = vectors
         if roi:
-            one.bursts = [b for b in one.bursts if overlap(b.bbox, roi)]
+            boxes = isce_bboxes(one)
+            one.bursts = [b for b, box in zip(one.bursts, boxes, strict=True) if overlap(box, roi)]
     slices = [s for s in slices if s.bursts]
     if not slices:
         raise Exception("NODATA: No bursts to extract")  # noqa: TRY002

@@ -16,6 +16,7 @@ import copy
 import datetime as dt
 import os
 import pickle
+import re
 from pathlib import Path
 from typing import Any
 
@@ -352,7 +353,8 @@ class Run:
         if not self._esd():
             return
         if not self._overlaps():
-            raise ValueError("ESD needs burst overlaps: no swath has 2 common bursts (set do ESD False)")
+            # what ISCE2 2.6.5's runESD raises when it skipped every swath (< 2 common bursts)
+            raise Exception("Coherence threshold too strict. No points left for reliable ESD estimate")  # noqa: TRY002
         for n in self._processed():
             for ext in ("int", "cor", "off", "freq"):
                 self._filler(f"ESD/combined_IW{n}.{ext}", "FLOAT")
@@ -464,6 +466,14 @@ class Run:
                     data_type="CFLOAT", family="intimage", image_type="cpx")  # fmt: skip
         write_image(self.dir, "merged/phsig.cor", [phsig], width=width, length=length,
                     data_type="FLOAT", family="intimage", image_type="cor")  # fmt: skip
+        if icu_patches(length) == 0:
+            # ISCE's phase sigma comes from ICU, which works in azimuth patches: with 264 lines or
+            # fewer it makes none, "completes normally" and leaves an empty phsig.cor whose
+            # .xml says length -1 (seen with ISCE2 2.6.5 on a one-burst pair at 7 looks)
+            (self.dir / "merged/phsig.cor").write_bytes(b"")
+            xml = self.dir / "merged/phsig.cor.xml"
+            xml.write_text(re.sub(r'(<property name="length">\s*<value>)\d+', r"\g<1>-1",
+                                  xml.read_text()))  # fmt: skip
 
     def step_unwrap(self) -> None:
         if not self.s["dounwrap"]:
@@ -535,6 +545,15 @@ class Run:
 
     def step_geocodeoffsets(self) -> None:
         return None
+
+
+ICU_AZIMUTH_BUFFER, ICU_OVERLAP = 3700, 264  # icu.F: i_azbuf; i_azcomlin 200 + 2 * NFFT 32
+
+
+def icu_patches(lines: int) -> int:
+    """icu.F's number of azimuth patches for an interferogram of ``lines`` lines."""
+    skip = ICU_AZIMUTH_BUFFER - ICU_OVERLAP
+    return lines // skip if lines % skip <= ICU_OVERLAP else lines // skip + 1
 
 
 def _union_bbox(swaths: list[dict[str, Any]]) -> tuple[float, float, float, float]:
