@@ -54,7 +54,9 @@ onstart:
 # Which topsApp.py runs and its version, said before anything runs (plan, -n, stage, run).
 # Found once per invocation; a version probe that must start a program is cached here.
 TOPSAPP_PROBE_CACHE = str(WORKSPACE / ".dinsar" / "topsapp.json")
-CONDA_ISCE = "conda" in {str(m).lower() for m in workflow.deployment_settings.deployment_method}
+CONDA_ISCE = "conda" in {
+    str(m).lower() for m in workflow.deployment_settings.deployment_method
+}
 
 
 def find_isce():
@@ -72,7 +74,10 @@ if workflow.is_main_process:
     if TOPSAPP is not None:
         print(f"dInSAR-Toolkit: topsApp: {TOPSAPP.describe()}", file=sys.stderr)
     else:
-        print(f"dInSAR-Toolkit: {NO_TOPSAPP} (`snakemake stage` still works)", file=sys.stderr)
+        print(
+            f"dInSAR-Toolkit: {NO_TOPSAPP} (`snakemake stage` still works)",
+            file=sys.stderr,
+        )
 else:
     TOPSAPP, NO_TOPSAPP = None, ""
 

@@ -72,6 +72,8 @@ rule dem:
     params:
         # what defines the DEM: a change re-makes it
         dem=CFG.dem.model_dump(exclude={"tiles_url", "geoid"}),
-        extent=lambda w: read_extent(checkpoints.dem_extent.get(track=w.track).output.extent),
+        extent=lambda w: read_extent(
+            checkpoints.dem_extent.get(track=w.track).output.extent
+        ),
     script:
         "../scripts/dem.py"

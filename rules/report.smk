@@ -58,7 +58,8 @@ rule processing_report:
             # mirror URLs are site details, not processing parameters; with dem.file the
             # source is not used (the "DEM used" table names the file)
             "dem": CFG.dem.model_dump(
-                exclude={"tiles_url", "geoid"} | ({"source"} if CFG.dem.file else set())
+                exclude={"tiles_url", "geoid"}
+                | ({"source"} if CFG.dem.file else set())
             ),
             "orbits": CFG.orbits.model_dump(exclude={"asf_url", "aux_cal_url"}),
             "search": CFG.search.model_dump(exclude={"host"}),

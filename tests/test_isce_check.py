@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from shapely.geometry import shape
 
-from fixture_scenes import TEST_ROI, write_asf_export
+from fixture_scenes import write_asf_export
 from harness.pipeline import DOUBLE_DIR, Services, user_setup
 from harness.safe_factory import safe_zip_bytes
 from workflow_runner import executed_rules, output_of, snakemake, write_config

@@ -211,3 +211,52 @@ def test_stage_fetches_everything_once_and_nothing_twice(
         e for e in https_server.requests() if not e.path.startswith(("/SLC/", "/oauth/", "/login"))
     ] == []
     assert leaks == []
+
+
+def test_a_dem_file_covering_the_processed_bursts_is_enough(
+    tmp_path, cmr, earthdata, orbit_bucket, dem_tiles, https_server, ca_bundle, staged_services
+):
+    """A user DEM over the swath that meets the area (IW2), with a margin, but not the whole
+    scenes (IW1 and IW3 outside): accepted. It was refused while the DEM had to cover every
+    used scene's footprint; the DEM is cut to the bursts topsApp processes, at its heights."""
+    import numpy as np
+    import rasterio
+    from rasterio.transform import from_origin
+    from shapely import wkt
+
+    from dinsar.safe import read_safe, roi_bursts
+
+    user = user_setup(tmp_path, START, END, staged_services, cmr=cmr, earthdata=earthdata,
+                      orbit_bucket=orbit_bucket, dem_tiles=dem_tiles, ca_bundle=ca_bundle)  # fmt: skip
+    config = {**user.config, "dem": {**user.config["dem"], "buffer": 0.05}}
+    path = write_config(tmp_path, config)
+    first = snakemake_watched(tmp_path, path, user.env, user.secrets, "stage", "-c2")[0]
+    assert first.returncode == 0, first.stdout[-3000:]
+    roi = wkt.loads(TEST_ROI)
+    zips = sorted((tmp_path / "shared_cache" / "slc").glob("*.zip"))
+    swaths = [read_safe(z, "vv") for z in zips]
+    assert {n for s in swaths for n in roi_bursts([s], roi)} == {2}
+    west, south, east, north = (
+        min(s.swaths[2].bursts[0].bounds[0] for s in swaths) - 0.3,
+        min(b.bounds[1] for s in swaths for b in s.swaths[2].bursts) - 0.3,
+        max(s.swaths[2].bursts[0].bounds[2] for s in swaths) + 0.3,
+        max(b.bounds[3] for s in swaths for b in s.swaths[2].bursts) + 0.3,
+    )
+    scenes = [shape(r["geometry"]) for r in staged_services.records]
+    assert not all(box(west, south, east, north).contains(s) for s in scenes)  # not the scenes
+    posting = 1 / 120
+    width, length = round((east - west) / posting), round((north - south) / posting)
+    dem = tmp_path / "my_dem.tif"
+    with rasterio.open(dem, "w", driver="GTiff", width=width, height=length, count=1,
+                       dtype="float32", crs="EPSG:4326",
+                       transform=from_origin(west, north, posting, posting)) as dst:  # fmt: skip
+        dst.write(np.full((length, width), 800.0, dtype=np.float32), 1)
+    config["dem"] = {"file": str(dem), "file_vertical_datum": "ellipsoid", "buffer": 0.05}
+    config["workspace"] = str(tmp_path / "ws_file")
+    path = write_config(tmp_path, config)
+    second = snakemake_watched(tmp_path, path, user.env, user.secrets, "stage", "-c2")[0]
+    assert second.returncode == 0, second.stdout[-3000:]
+    manifest = json.loads((tmp_path / "ws_file" / "dem" / "13_DESC" / "dem.json").read_text())
+    assert manifest["file"] == str(dem) and manifest["requirement"]["heights_m"] == [800.0, 800.0]
+    w, s, e, n = manifest["extent"]
+    assert west <= w and e <= east and south <= s and n <= north

@@ -17,6 +17,7 @@ from dinsar.topsapp import (
     MIN_VERSION,
     TopsAppNotFound,
     builds_root,
+    project_build,
     compatibility_error,
     conda_env_topsapp,
     find_topsapp,
@@ -201,3 +202,49 @@ def test_conda_env_version_is_its_pin() -> None:
     found = conda_env_topsapp(REPO / "envs" / "isce2.yaml")
     assert found.version == "2.6.4" and not found.recent
     assert "--sdm conda" in found.origin
+
+
+def test_build_script_refuses_a_source_that_is_not_the_release(tmp_path) -> None:
+    bogus = tmp_path / "isce2-2.6.5.tar.gz"
+    import tarfile
+
+    member = tmp_path / "README.md"
+    member.write_text("not ISCE2\n")
+    with tarfile.open(bogus, "w:gz") as tar:
+        tar.add(member, arcname="isce2-2.6.5/README.md")
+    env = {**os.environ, "DINSAR_ISCE2_ROOT": str(tmp_path / "builds"), "ISCE2_SOURCE": str(bogus),
+           "ISCE2_SKIP_PACKAGES": "1", "ISCE2_PYTHON": sys.executable}  # fmt: skip
+    result = subprocess.run(["bash", str(REPO / "envs/isce2/build.sh")], env=env,
+                            capture_output=True, text=True, check=False)  # fmt: skip
+    if "cannot import numpy and osgeo.gdal" in result.stderr or "not found" in result.stderr:
+        pytest.skip("the build tools are not installed here: " + result.stderr.strip())
+    assert result.returncode == 1
+    assert "is not the ISCE2 2.6.5 release" in result.stderr
+    assert "archive sha256" in result.stderr and "content digest" in result.stderr
+    assert not (tmp_path / "builds").exists() or not list((tmp_path / "builds").glob("*/install.json"))
+
+
+def test_the_vendored_release_matches_the_build_scripts_digests(shared_dir) -> None:
+    import hashlib
+    import importlib.util
+    import re
+
+    text = (REPO / "envs/isce2/build.sh").read_text()
+    archive_sha = re.search(r"^ARCHIVE_SHA256=(\w+)", text, re.M)[1]
+    content_sha = re.search(r"^CONTENT_SHA256=(\w+)", text, re.M)[1]
+    vendored = shared_dir / "vendor" / "isce2-2.6.5.tar.gz"
+    assert hashlib.sha256(vendored.read_bytes()).hexdigest() == archive_sha
+    spec = importlib.util.spec_from_file_location("source_digest", REPO / "envs/isce2/source_digest.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.tree_digest(str(vendored)) == content_sha
+
+
+def test_a_second_make_isce2_does_nothing() -> None:
+    """With the project's build present (CI builds it first), `make isce2` returns at once."""
+    if project_build(os.environ) is None:
+        pytest.skip("no project ISCE2 build here (make isce2)")
+    result = subprocess.run(["make", "-s", "isce2"], cwd=REPO, capture_output=True, text=True,
+                            check=False, timeout=120)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "already built" in result.stdout and "nothing to do" in result.stdout
