@@ -5,10 +5,9 @@ PICKLE; writes a record of what was freed.
 """
 
 import datetime as dt
-import json
-from pathlib import Path
 
 from _helpers import mock_snakemake, run
+from dinsar.atomic import write_json
 from dinsar.errors import DinsarError
 from dinsar.isce_run import cleanup
 
@@ -21,7 +20,7 @@ def main(snakemake):
         )
     summary = cleanup(snakemake.params.workdir, snakemake.params.geo)
     summary["time"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    Path(snakemake.output[0]).write_text(json.dumps(summary, indent=1))
+    write_json(snakemake.output[0], summary)
 
 
 if "snakemake" not in globals():

@@ -8,11 +8,11 @@ the rule's log, then checks what the group must have written (ISCE often only pr
 process's exact CPU time and peak memory go to the group's usage record.
 """
 
-import json
 import os
 from pathlib import Path
 
 from _helpers import mock_snakemake, run
+from dinsar.atomic import write_json
 from dinsar.isce_run import (
     check_after,
     check_pair_disk,
@@ -42,7 +42,7 @@ def main(snakemake):
     usage.update(pair=info.get("pair"), bursts=info.get("bursts"), isce2=topsapp.version)
     if log_file:
         # exact CPU and memory of the topsApp process (Snakemake's benchmark files only sample)
-        Path(log_file).with_suffix(".usage.json").write_text(json.dumps(usage, indent=1))
+        write_json(Path(log_file).with_suffix(".usage.json"), usage)
     check_after(workdir, group, info)
 
 

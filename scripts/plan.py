@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 from _helpers import mock_snakemake, run
+from dinsar.atomic import write_text
 from dinsar.config import validate_config
 from dinsar.pairs import date_baselines, write_pairs_table
 from dinsar.plan import estimate_disk, summary_text, write_scenes_table
@@ -49,7 +50,7 @@ def main(snakemake):
         cached_bytes=cached_bytes(cfg, stack),
         isce=snakemake.params.isce,
     )
-    Path(snakemake.output.summary).write_text(text)
+    write_text(snakemake.output.summary, text)
     log.info("plan written to %s", Path(snakemake.output.summary).parent)
     print(text, file=sys.stderr)
 

@@ -1,11 +1,11 @@
 """Rule `preflight`: ISCE2 usable for these scenes, free disk for the SLCs still to download,
 then one Earthdata login check; all before the first byte is downloaded."""
 
-import json
 import logging
 from pathlib import Path
 
 from _helpers import mock_snakemake, run
+from dinsar.atomic import write_json
 from dinsar.config import validate_config
 from dinsar.credentials import earthdata_session
 from dinsar.disk import GB
@@ -41,7 +41,7 @@ def main(snakemake):
     report["isce"] = isce
     out = Path(snakemake.output.report)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=1))
+    write_json(out, report)
 
 
 if "snakemake" not in globals():

@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 from _helpers import mock_snakemake, run
+from dinsar.atomic import write_text
 from dinsar.products import read_orbit_types
 from dinsar.quicklooks import processing_html, read_stack_table
 
@@ -19,10 +20,8 @@ def main(snakemake):
         json.loads(Path(m).read_text()).get("processing", {}).get("isce2_version") or "unknown"
         for m in snakemake.input.metadata
     ]
-    out = Path(snakemake.output[0])
-    part = out.with_name(out.name + ".part")
-    part.write_text(processing_html(snakemake.params.settings, orbits, pairs, dems, versions))
-    part.replace(out)
+    write_text(snakemake.output[0],
+               processing_html(snakemake.params.settings, orbits, pairs, dems, versions))
 
 
 if "snakemake" not in globals():

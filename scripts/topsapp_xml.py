@@ -10,6 +10,7 @@ import logging
 from pathlib import Path
 
 from _helpers import mock_snakemake, run
+from dinsar.atomic import write_json, write_text
 from dinsar.errors import DinsarError
 from dinsar.integrity import check_unchanged
 from dinsar.isce_run import orbit_covers
@@ -153,8 +154,8 @@ def main(snakemake):
         "geocode": list(params.geocode),
         "output_dirs": {"reference": "reference", "secondary": "secondary"},
     }
-    Path(snakemake.output.info).write_text(json.dumps(record, indent=1))
-    Path(snakemake.output.xml).write_text(text)
+    write_json(snakemake.output.info, record)
+    write_text(snakemake.output.xml, text)
     log.info("%s: swaths %s, %d bursts over the ROI", workdir, swaths, record["bursts"])
 
 

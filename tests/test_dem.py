@@ -19,7 +19,6 @@ from shapely.geometry import box
 from dinsar.dem import (
     DemError,
     DemSpec,
-    Grid,
     block_mean,
     build_dem,
     check_isce_dem,
@@ -32,6 +31,7 @@ from dinsar.dem import (
     multilooked_spacing,
 )
 from dinsar.download import Policy
+from dinsar.grid import Grid
 from dinsar.isce_image import read_band, read_image, read_xml_properties
 from dinsar.net import pin_ca_bundle
 
@@ -257,8 +257,8 @@ def test_geocoded_posting_follows_the_looks(shared_dir):
     real = read_safe(shared_dir / "fixtures" / "xarray-sentinel" / REAL_ZIP, "vv")
     spacing = multilooked_spacing(real.swaths.values(), range_looks=19, azimuth_looks=7)
     assert 55 < spacing < 90  # ground range at 19 looks is finer than azimuth at 7 (98 m)
-    glo30 = Grid(11.0, 1 / 3600, 47.0, -1 / 3600, 100, 100)
-    three = Grid(11.0, 3 / 3600, 47.0, -3 / 3600, 100, 100)
+    glo30 = Grid.from_first_sample(11.0, 1 / 3600, 47.0, -1 / 3600, 100, 100)
+    three = Grid.from_first_sample(11.0, 3 / 3600, 47.0, -3 / 3600, 100, 100)
     auto = DemSpec("168_DESC", (11, 46, 12, 47), product_spacing_m=spacing)
     assert geocode_factor(auto, glo30) == 2  # 62 m: not coarser than the data
     assert geocode_factor(auto, three) == 1  # a 3" DEM is already coarser
@@ -267,7 +267,7 @@ def test_geocoded_posting_follows_the_looks(shared_dir):
 
 
 def test_grid_numerics():
-    grid = Grid(10.0, 0.5, 20.0, -0.5, 7, 5)
+    grid = Grid.from_first_sample(10.0, 0.5, 20.0, -0.5, 7, 5)
     assert grid.sample_bounds() == (10.0, 18.0, 13.0, 20.0)
     coarse = grid.coarsen(3)
     assert (coarse.first_lon, coarse.delta_lon, coarse.width, coarse.length) == (10.5, 1.5, 2, 1)

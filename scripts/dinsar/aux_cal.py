@@ -9,7 +9,6 @@ fetch it once into the orbit cache and unpack the ``.SAFE`` folders flat into ``
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import shutil
@@ -21,6 +20,7 @@ from typing import Any
 
 import requests
 
+from .atomic import write_json
 from .download import DEFAULT_POLICY, Policy, Target, download, file_lock
 from .errors import DinsarError
 
@@ -140,7 +140,4 @@ def fetch_aux_cal(
 
 def write_manifest(path: Path, date: str, directory: Path) -> None:
     data: dict[str, Any] = {"date": date, "directory": str(directory.resolve())}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1))
-    tmp.replace(path)
+    write_json(path, data)

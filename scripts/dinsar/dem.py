@@ -45,8 +45,10 @@ import numpy as np
 import requests
 from shapely.geometry import MultiPolygon, Polygon, box
 
+from .atomic import write_json
 from .download import DEFAULT_POLICY, DownloadError, Policy, Target, download
 from .errors import DinsarError
+from .grid import Grid, GridError
 from .isce_image import IsceImage, read_image, write_raster
 
 log = logging.getLogger(__name__)
@@ -153,55 +155,6 @@ def missing_parts(have: Sequence[float], need: Sequence[float]) -> list[str]:
     if nn > hn and inner_w < inner_e:
         parts.append(f"lon {inner_w:.4f}..{inner_e:.4f}, lat {max(hn, ns):.4f}..{nn:.4f} (north)")
     return parts
-
-
-@dataclass(frozen=True)
-class Grid:
-    """A north-up lon/lat grid described by its first *sample* (ISCE's startingvalue)."""
-
-    first_lon: float
-    delta_lon: float
-    first_lat: float
-    delta_lat: float  # negative: north-up
-    width: int
-    length: int
-
-    @classmethod
-    def from_transform(cls, transform: Any, width: int, length: int) -> Grid:
-        """From a GDAL/rasterio transform (corner convention): the sample is half a pixel in."""
-        if transform.b != 0 or transform.d != 0 or transform.e >= 0:
-            raise DemError(f"the DEM grid is rotated or not north-up ({transform})")
-        return cls(
-            first_lon=transform.c + transform.a / 2,
-            delta_lon=transform.a,
-            first_lat=transform.f + transform.e / 2,
-            delta_lat=transform.e,
-            width=width,
-            length=length,
-        )
-
-    @property
-    def last_lon(self) -> float:
-        return self.first_lon + (self.width - 1) * self.delta_lon
-
-    @property
-    def last_lat(self) -> float:
-        return self.first_lat + (self.length - 1) * self.delta_lat
-
-    def sample_bounds(self) -> tuple[float, float, float, float]:
-        """[W, S, E, N] of the sample positions (what ISCE can interpolate within)."""
-        return (self.first_lon, self.last_lat, self.last_lon, self.first_lat)
-
-    def coarsen(self, k: int) -> Grid:
-        """The grid of :func:`block_mean` (each coarse sample at the centre of its k x k block)."""
-        return Grid(
-            first_lon=self.first_lon + (k - 1) / 2 * self.delta_lon,
-            delta_lon=self.delta_lon * k,
-            first_lat=self.first_lat + (k - 1) / 2 * self.delta_lat,
-            delta_lat=self.delta_lat * k,
-            width=self.width // k,
-            length=self.length // k,
-        )
 
 
 def block_mean(values: np.ndarray, k: int) -> np.ndarray:
@@ -627,7 +580,10 @@ def build_dem(
         ]
         values, profile = stitch(spec.bounds, spec.source, tile_dir, geoid, ca_bundle, policy)
         source = spec.source
-    grid = Grid.from_transform(profile["transform"], values.shape[1], values.shape[0])
+    try:
+        grid = Grid.from_transform(profile["transform"], values.shape[1], values.shape[0])
+    except GridError as exc:
+        raise DemError(f"the DEM of track {spec.track}: {exc}") from None
     _check_extent(grid, spec)
     filled, voids = fill_voids(values)
     if voids:
@@ -698,7 +654,4 @@ def read_extent(path: str | Path) -> dict[str, Any]:
 
 
 def write_manifest(path: Path, manifest: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(manifest, indent=1))
-    tmp.replace(path)
+    write_json(path, manifest)

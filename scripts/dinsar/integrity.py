@@ -14,6 +14,7 @@ import hashlib
 import json
 from pathlib import Path
 
+from .atomic import write_json
 from .errors import DinsarError
 
 SUFFIX = ".verified"
@@ -40,10 +41,7 @@ def record_verified(path: Path, md5: str) -> None:
     """Note that ``path`` has just been verified to have ``md5``."""
     stat = path.stat()
     record = {"md5": md5.lower(), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
-    target = record_path(path)
-    tmp = target.with_name(target.name + ".tmp")
-    tmp.write_text(json.dumps(record))
-    tmp.replace(target)
+    write_json(record_path(path), record, indent=None)
 
 
 def check_unchanged(path: Path, what: str = "") -> bool:

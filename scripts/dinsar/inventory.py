@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 import shapely
 from shapely.geometry import MultiPolygon, Polygon, mapping, shape
 
+from .atomic import atomic_path, write_json
 from .errors import DinsarError
 
 log = logging.getLogger(__name__)
@@ -349,7 +350,7 @@ def write_inventory(
         **({"stamp": stamp} if stamp is not None else {}),
         "features": [s.to_feature() for s in sorted(scenes, key=lambda s: s.start_time)],
     }
-    _atomic_write_text(Path(path), json.dumps(collection, indent=1))
+    write_json(path, collection)
 
 
 DATES_COLUMNS = [
@@ -389,21 +390,11 @@ def read_dates_table(path: str | Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
-
-
 def _atomic_write_csv(path: Path, columns: list[str], rows: list[dict[str, Any]]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="") as handle:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=columns)
         writer.writeheader()
         writer.writerows(rows)
-    tmp.replace(path)
 
 
 # --- filtering, grouping, coverage, track choice ----------------------------------------------

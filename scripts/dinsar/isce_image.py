@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from .atomic import atomic_path, write_text
+
 ISCE_VERSION = "Release: 2.6.5, svn-, 20260630. Current: svn-."
 
 NUMPY_TYPES: dict[str, str] = {
@@ -190,8 +192,8 @@ def write_sidecars(raster: str | Path, image: IsceImage) -> tuple[Path, Path]:
         )
     xml_path = raster.with_name(raster.name + ".xml")
     vrt_path = raster.with_name(raster.name + ".vrt")
-    _atomic_write(xml_path, render_xml(image))
-    _atomic_write(vrt_path, render_vrt(image, raster.name))
+    write_text(xml_path, render_xml(image))
+    write_text(vrt_path, render_vrt(image, raster.name))
     return xml_path, vrt_path
 
 
@@ -206,16 +208,9 @@ def write_raster(raster: str | Path, bands: list[np.ndarray], image: IsceImage) 
         data = stacked
     else:
         data = stacked.transpose(1, 2, 0)
-    tmp = raster.with_name(raster.name + ".part")
-    np.ascontiguousarray(data).tofile(tmp)
-    tmp.replace(raster)
+    with atomic_path(raster) as tmp:
+        np.ascontiguousarray(data).tofile(tmp)
     write_sidecars(raster, image)
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_text(text)
-    tmp.replace(path)
 
 
 def _norm(name: str) -> str:

@@ -26,6 +26,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from .atomic import write_json
+
 OWNER_FILE = "dinsar_lock_owner.json"
 CLAIMS_FILE = "dinsar_lock_claims.json"
 _GUARD = "dinsar_lock_claims.flock"  # serialises reading and rewriting the claims
@@ -66,9 +68,7 @@ def _gone(entry: dict[str, Any]) -> bool:
 
 
 def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data))
-    tmp.replace(path)
+    write_json(path, data, indent=None)
 
 
 def _read_claims(dot: Path) -> list[dict[str, Any]]:

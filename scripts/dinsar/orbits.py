@@ -17,7 +17,6 @@ functions, then the same downloader with the bearer token.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import os
 import re
@@ -30,6 +29,7 @@ from urllib.parse import urlencode
 
 import requests
 
+from .atomic import write_json
 from .download import DEFAULT_POLICY, DownloadError, Policy, Target, download
 from .errors import DinsarError
 from .retry import with_retries
@@ -622,7 +622,4 @@ def find_orbit(
 
 
 def write_manifest(path: Path, date: str, entries: Sequence[Mapping[str, Any]]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps({"date": date, "orbits": list(entries)}, indent=1))
-    tmp.replace(path)
+    write_json(path, {"date": date, "orbits": list(entries)})

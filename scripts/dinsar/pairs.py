@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .atomic import atomic_path
 from .errors import DinsarError
 from .inventory import Acquisition, Scene
 
@@ -284,13 +285,9 @@ PAIRS_COLUMNS = ["pair", "track", "reference", "secondary", "btemp_days", "bperp
 
 
 def write_pairs_table(pairs: Iterable[Pair], path: str | Path) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="") as handle:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(PAIRS_COLUMNS)
         for p in pairs:
             bperp = "" if math.isnan(p.bperp_m) else f"{p.bperp_m:.1f}"
             writer.writerow([p.id, p.track, p.reference, p.secondary, p.btemp_days, bperp])
-    tmp.replace(path)

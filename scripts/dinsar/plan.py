@@ -14,6 +14,7 @@ from pathlib import Path
 from shapely.geometry import MultiPolygon, Polygon
 
 from . import disk
+from .atomic import atomic_path
 from .stack import Stack
 
 GB = 1e9
@@ -90,10 +91,7 @@ def write_scenes_table(stack: Stack, path: str | Path) -> None:
         for date in (pair.reference, pair.secondary):
             pairs_per_date[date] = pairs_per_date.get(date, 0) + 1
     needed = set(stack.granules)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="") as handle:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(
             [
@@ -122,7 +120,6 @@ def write_scenes_table(stack: Stack, path: str | Path) -> None:
                         acq.reason,
                     ]
                 )  # fmt: skip
-    tmp.replace(path)
 
 
 def human_bytes(value: float) -> str:

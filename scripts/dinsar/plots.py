@@ -15,6 +15,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from shapely.geometry import MultiPolygon, Polygon  # noqa: E402
 
+from .atomic import write_figure  # noqa: E402
 from .inventory import Acquisition  # noqa: E402
 from .pairs import Pair  # noqa: E402
 
@@ -71,8 +72,7 @@ def plot_network(
     ax.legend(handles=handles, loc="best", fontsize=8)
     fig.autofmt_xdate()
     fig.tight_layout()
-    Path(out_path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out_path)
+    write_figure(fig, out_path)
     plt.close(fig)
 
 
@@ -114,6 +114,5 @@ def plot_coverage(
     ax.set_aspect(1 / max(0.1, math.cos(math.radians(roi.centroid.y))))
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    Path(out_path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out_path)
+    write_figure(fig, out_path)
     plt.close(fig)

@@ -32,7 +32,9 @@ from typing import Any, BinaryIO
 import numpy as np
 import numpy.typing as npt
 
+from .atomic import write_json
 from .errors import DinsarError
+from .grid import Grid
 from .isce_image import NUMPY_TYPES, IsceImage, IsceImageError, read_image
 
 log = logging.getLogger(__name__)
@@ -634,20 +636,6 @@ def isce_version(workdir: str | Path) -> str | None:
 # ------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Grid:
-    width: int
-    length: int
-    transform: tuple[float, float, float, float, float, float]  # GDAL order
-
-    def same_as(self, other: Grid) -> bool:
-        return (
-            self.width == other.width
-            and self.length == other.length
-            and np.allclose(self.transform, other.transform, rtol=0, atol=1e-9)
-        )
-
-
 class IsceRowReader:
     """Reads whole rows of an ISCE raster (any interleave) straight from the file.
 
@@ -676,7 +664,7 @@ class IsceRowReader:
             )
         order = "<" if image.byte_order.lower().startswith("l") else ">"
         self.dtype = np.dtype(NUMPY_TYPES[image.data_type]).newbyteorder(order)
-        self.grid = Grid(image.width, image.length, image.geotransform())
+        self.grid = Grid.from_transform(image.geotransform(), image.width, image.length)
         self._handle: BinaryIO | None = None
 
     def __enter__(self) -> IsceRowReader:
@@ -1331,10 +1319,7 @@ def export_pair(
         "processing": {"isce2_version": isce_version(workdir), "exported_by": "dInSAR-Toolkit"},
         "dem": dem_provenance(dem),
     }  # fmt: skip
-    meta_path = outdir / METADATA
-    tmp = meta_path.with_name(meta_path.name + ".part")
-    tmp.write_text(json.dumps(metadata, indent=1, default=_json_default))
-    tmp.replace(meta_path)
+    meta_path = write_json(outdir / METADATA, metadata, default=_json_default)
     written[METADATA] = meta_path
     log.info("exported %s: %s", info.pair, ", ".join(sorted(written)))
     return ExportResult(outdir=outdir, files=written, metadata=metadata)

@@ -41,6 +41,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .atomic import write_json
 from .errors import DinsarError
 
 log = logging.getLogger(__name__)
@@ -299,11 +300,7 @@ def _cached_probe(command: Sequence[str], env: Mapping[str, str], cache_file: st
     version = probe()
     if cache_file:
         cache[key] = version
-        path = Path(cache_file)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(cache, indent=1))
-        tmp.replace(path)
+        write_json(cache_file, cache, shared=True)  # ISCE jobs running side by side write it
     return version
 
 
