@@ -1,6 +1,7 @@
 # Shared set-up: validated config, paths, wildcard constraints and input functions.
 import functools
 import hashlib
+import math
 import os
 import sys
 from pathlib import Path
@@ -9,10 +10,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(workflow.basedir) / "scripts"))
 
 from dinsar.config import validate_config
-from dinsar.dem import read_extent
+from dinsar.records import DemExtent
 from dinsar.errors import DinsarError
+from dinsar.isce_run import PAIR_INFO, memory_mb, pair_bursts, runtime_min
 from dinsar.locks import claim_lock, clear_stale_lock, record_lock_owner, running_run
 from dinsar.search import inventory_is_current, search_settings
+from dinsar.plan import bursts_and_swaths
+from dinsar.roi import parse_roi
 from dinsar.stack import Stack
 from dinsar.topsapp import (
     TopsAppNotFound,
@@ -231,12 +235,35 @@ def all_outputs(wildcards):
         # the quicklooks need the export, which needs the geocoded products
         finals.append(ws("products", pair, "quicklook_coherence.png"))
         if CFG.keep == "products":
-            finals.append(ws("work", pair, CLEANUP_RECORD))
+            finals.append(rules.isce_cleanup.output[0].format(pair=pair))
     return (
         list(rules.plan.output)
         + finals
         + list(rules.stack_summary.output)
         + list(rules.processing_report.output)
+    )
+
+
+# --- ISCE step groups (rules/isce.smk) ----------------------------------------------------
+
+# bursts per pair before its topsApp.xml exists (resources in a dry run): from the ROI
+ISCE_BURSTS_ESTIMATE = math.prod(bursts_and_swaths(parse_roi(CFG.roi)))
+ISCE_LOOKS = (CFG.isce.range_looks, CFG.isce.azimuth_looks)
+
+
+def isce_bursts(wildcards):
+    return pair_bursts(ws("work", wildcards.pair, PAIR_INFO), ISCE_BURSTS_ESTIMATE)
+
+
+def isce_memory(group):
+    """A step group's mem_mb: scaled by the pair's bursts and looks, +50 % per retry."""
+    return lambda wc, attempt: memory_mb(group, isce_bursts(wc), *ISCE_LOOKS, attempt)
+
+
+def isce_runtime(group):
+    """A step group's runtime (minutes), longer with each retry."""
+    return lambda wc, threads, attempt: runtime_min(
+        group, isce_bursts(wc), *ISCE_LOOKS, threads, attempt
     )
 
 

@@ -72,8 +72,8 @@ rule dem:
     params:
         # what defines the DEM: a change re-makes it
         dem=CFG.dem.model_dump(exclude={"tiles_url", "geoid"}),
-        extent=lambda w: read_extent(
+        extent=lambda w: DemExtent.read(
             checkpoints.dem_extent.get(track=w.track).output.extent
-        ),
+        ).model_dump(),
     script:
         "../scripts/dem.py"

@@ -1,14 +1,13 @@
 """Rule `aux_cal`: the AUX_CAL folders for a date whose scenes were processed with IPF 002.36."""
 
-from pathlib import Path
 
 import requests
 
 from _helpers import mock_snakemake, run
-from dinsar.aux_cal import fetch_aux_cal, write_manifest
+from dinsar.aux_cal import fetch_aux_cal
 from dinsar.config import validate_config
-from dinsar.download import Policy
 from dinsar.net import pin_ca_bundle
+from dinsar.records import AuxCalManifest
 
 
 def main(snakemake):
@@ -19,9 +18,11 @@ def main(snakemake):
         cfg.cache_dir("orbits") / "aux_cal",
         session,
         cfg.orbits.aux_cal_url,
-        Policy.from_config(cfg),
+        cfg.network,
     )
-    write_manifest(Path(snakemake.output.manifest), snakemake.wildcards.date, directory)
+    AuxCalManifest(date=snakemake.wildcards.date, directory=str(directory.resolve())).write(
+        snakemake.output.manifest
+    )
 
 
 if "snakemake" not in globals():

@@ -14,49 +14,38 @@ from dinsar.dem import (
     DEM_NAME,
     GEOCODE_DEM_NAME,
     ZIPPED_DATASETS,
-    DemSpec,
     build_dem,
-    write_manifest,
 )
-from dinsar.download import Policy
 from dinsar.net import pin_ca_bundle
+from dinsar.records import DemExtent
 
 
 def main(snakemake):
     cfg = validate_config(snakemake.config)
-    extent = snakemake.params.extent
-    spec = DemSpec(
-        track=snakemake.wildcards.track,
-        bounds=tuple(extent["bounds"]),
-        source=cfg.dem.source,
-        file=cfg.dem.file,
-        file_vertical_datum=cfg.dem.file_vertical_datum,
-        geocode_resample=cfg.dem.geocode_resample,
-        product_spacing_m=extent["product_spacing_m"],
-    )
+    extent = DemExtent(**snakemake.params.extent)
     out_dir = Path(snakemake.output.dem).parent
     assert Path(snakemake.output.dem).name == DEM_NAME
     assert Path(snakemake.output.geocode).name == GEOCODE_DEM_NAME
     session = None
-    if not spec.file:
-        if spec.source in ZIPPED_DATASETS:  # SRTM/NASADEM tiles are behind Earthdata Login
+    if not cfg.dem.file:
+        if cfg.dem.source in ZIPPED_DATASETS:  # SRTM/NASADEM tiles are behind Earthdata Login
             session = earthdata_session(cfg.download.edl_host, cfg.network.ca_bundle)
         else:
             session = pin_ca_bundle(requests.Session(), cfg.network.ca_bundle)
     with open(snakemake.log[0], "a", encoding="utf-8") as progress:
         manifest = build_dem(
-            spec,
+            cfg.dem,
+            snakemake.wildcards.track,
+            extent.bounds,
             out_dir,
-            cfg.cache_dir("dem_tiles") / spec.source,
+            cfg.cache_dir("dem_tiles") / cfg.dem.source,
             session,
-            Policy.from_config(cfg),
-            cfg.dem.tiles_url,
-            cfg.dem.geoid,
-            cfg.network.ca_bundle,
+            cfg.network,
+            extent.product_spacing_m,
             progress,
         )
-    manifest["requirement"] = extent
-    write_manifest(Path(snakemake.output.manifest), manifest)
+    manifest.requirement = extent
+    manifest.write(snakemake.output.manifest)
 
 
 if "snakemake" not in globals():

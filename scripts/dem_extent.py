@@ -10,7 +10,8 @@ import logging
 from _helpers import mock_snakemake, run
 from dinsar.bursts import ISCE_CROP_HEIGHTS
 from dinsar.config import validate_config
-from dinsar.dem import dem_requirement, file_height_range, multilooked_spacing, write_extent
+from dinsar.dem import dem_requirement, file_height_range, multilooked_spacing
+from dinsar.records import DemExtent
 from dinsar.roi import parse_roi
 from dinsar.safe import read_safe
 
@@ -41,7 +42,8 @@ def main(snakemake):
              "heights %.0f..%.0f m, the geocoding box and dem.buffer %.3f deg; multilooked "
              "pixels %.0f m", track, bounds, len(dates), heights[0], heights[-1],
              cfg.dem.buffer, spacing)  # fmt: skip
-    write_extent(snakemake.output.extent, bounds, heights, len(dates), spacing)
+    DemExtent(bounds=list(bounds), heights_m=list(heights), dates=len(dates),
+              product_spacing_m=spacing).write(snakemake.output.extent)  # fmt: skip
 
 
 if "snakemake" not in globals():

@@ -14,21 +14,22 @@ from pathlib import Path
 from _helpers import mock_snakemake, run
 from dinsar.atomic import write_json
 from dinsar.isce_run import (
+    PAIR_INFO,
     check_after,
     check_pair_disk,
     check_resume_state,
     fresh_start,
     prerun_checks,
-    read_pair_info,
     run_topsapp,
 )
+from dinsar.records import PairRecord
 from dinsar.topsapp import find_topsapp
 
 
 def main(snakemake):
     group = snakemake.params.group
     workdir = Path(snakemake.params.workdir)
-    info = read_pair_info(workdir)
+    info = PairRecord.read(workdir / PAIR_INFO)
     topsapp = find_topsapp(snakemake.params.topsapp, os.environ, snakemake.params.probe_cache,
                            use_builds=snakemake.params.use_builds)  # fmt: skip
     check_resume_state(workdir, group)
@@ -39,7 +40,7 @@ def main(snakemake):
         check_pair_disk(workdir, info, snakemake.config.get("isce", {}).get("min_free_gb"))
     log_file = snakemake.log[0] if len(snakemake.log) else None
     usage = run_topsapp(topsapp, group, workdir, os.environ, log_file, snakemake.threads)
-    usage.update(pair=info.get("pair"), bursts=info.get("bursts"), isce2=topsapp.version)
+    usage.update(pair=info.pair, bursts=info.bursts, isce2=topsapp.version)
     if log_file:
         # exact CPU and memory of the topsApp process (Snakemake's benchmark files only sample)
         write_json(Path(log_file).with_suffix(".usage.json"), usage)

@@ -9,7 +9,7 @@ from dinsar.atomic import write_json
 from dinsar.config import validate_config
 from dinsar.credentials import earthdata_session
 from dinsar.disk import GB
-from dinsar.download import Policy, Target, preflight
+from dinsar.download import Target, preflight
 from dinsar.errors import DinsarError
 from dinsar.stack import Stack
 
@@ -35,7 +35,7 @@ def main(snakemake):
         slc_dir,
         int(cfg.download.disk_margin_gb * GB),
         lambda: earthdata_session(cfg.download.edl_host, cfg.network.ca_bundle),
-        Policy.from_config(cfg),
+        cfg.network,
     )
     report["missing"] = list(snakemake.params.missing)  # what this check was made for
     report["isce"] = isce

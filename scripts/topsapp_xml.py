@@ -5,15 +5,15 @@ date's orbit file from its manifest, and refuses, before anything runs, every to
 ISCE would misread (dinsar.isce_xml.validate_topsapp_xml).
 """
 
-import json
 import logging
 from pathlib import Path
 
 from _helpers import mock_snakemake, run
-from dinsar.atomic import write_json, write_text
+from dinsar.atomic import write_text
+from dinsar.config import validate_config
+from dinsar.eof import EofError, read_eof
 from dinsar.errors import DinsarError
 from dinsar.integrity import check_unchanged
-from dinsar.isce_run import orbit_covers
 from dinsar.isce_xml import (
     Sensor,
     TopsAppConfig,
@@ -21,6 +21,7 @@ from dinsar.isce_xml import (
     snwe,
     validate_topsapp_xml,
 )
+from dinsar.records import AuxCalManifest, DemManifest, OrbitManifest, PairRecord
 from dinsar.roi import parse_roi
 from dinsar.safe import (
     ICU_MIN_LINES,
@@ -35,33 +36,38 @@ log = logging.getLogger("dinsar.topsapp_xml")
 
 
 def orbit_file(manifest: str, platform: str, safes, margin: float) -> str:
-    data = json.loads(Path(manifest).read_text())
-    entries = [o for o in data.get("orbits", []) if o.get("platform") == platform]
-    if not entries:
+    record = OrbitManifest.read(manifest)
+    entry = record.for_platform(platform)
+    if entry is None:
         raise DinsarError(
-            f"{manifest} lists no {platform} orbit for {data.get('date')}; rerun the orbit step"
+            f"{manifest} lists no {platform} orbit for {record.date}; rerun the orbit step"
         )
-    path = entries[0]["file"]
+    path = entry.file
+    try:
+        content = read_eof(path)
+    except EofError as exc:
+        raise DinsarError(f"{exc}; delete {manifest} and rerun the orbit step") from None
     for safe in safes:
-        if not Path(path).is_file() or not orbit_covers(path, safe.start, safe.stop, margin):
+        gaps = content.gaps(safe.start, safe.stop, margin, platform)
+        if gaps:
             raise DinsarError(
-                f"orbit {path} does not cover {safe.granule} (+-{margin:g} s); rerun the orbit "
-                "step (delete the orbit manifest)"
+                f"orbit {path} does not cover {safe.granule} (+-{margin:g} s: {'; '.join(gaps)}); "
+                "rerun the orbit step (delete the orbit manifest)"
             )
     return path
 
 
 def aux_directory(manifests, date: str) -> str | None:
     for manifest in manifests:
-        data = json.loads(Path(manifest).read_text())
-        if data.get("date") == date:
-            return data["directory"]
+        record = AuxCalManifest.read(manifest)
+        if record.date == date:
+            return record.directory
     return None
 
 
 def main(snakemake):
     params = snakemake.params
-    isce = params.isce
+    isce = validate_config(snakemake.config).isce
     pol = params.polarization.lower()
     roi = parse_roi(params.roi)
     workdir = Path(snakemake.output.xml).parent
@@ -71,10 +77,10 @@ def main(snakemake):
         check_unchanged(Path(zip_path), f"SLC {zip_path}")
     ref = [read_safe(z, pol) for z in snakemake.input.ref_zips]
     sec = [read_safe(z, pol) for z in snakemake.input.sec_zips]
-    if isce["swaths"] == "auto":
+    if isce.swaths == "auto":
         swaths = select_swaths(ref, sec, roi)
     else:
-        swaths = sorted(isce["swaths"])
+        swaths = sorted(isce.swaths)
     counts = common_bursts(ref, sec, roi.bounds)  # as topsApp's crop keeps them
     missing = [s for s in swaths if s not in roi_bursts(ref, roi)]
     if missing:
@@ -83,16 +89,16 @@ def main(snakemake):
             f"use 'auto' or {sorted(counts)}"
         )
     chosen = {s: counts[s] for s in swaths if s in counts}
-    lines = merged_lines(ref, chosen, isce["azimuth_looks"])
+    lines = merged_lines(ref, chosen, isce.azimuth_looks)
     if lines < ICU_MIN_LINES:
         raise DinsarError(
             f"pair {snakemake.wildcards.pair}: topsApp keeps {sum(chosen.values())} burst(s) for "
-            f"the ROI, about {lines} lines at {isce['azimuth_looks']} azimuth looks; ISCE's "
+            f"the ROI, about {lines} lines at {isce.azimuth_looks} azimuth looks; ISCE's "
             f"phase-sigma step needs at least {ICU_MIN_LINES} and would write an empty "
             "phsig.cor. Enlarge the ROI along the track (a second burst), or lower "
-            f"isce.azimuth_looks to {max(1, lines * isce['azimuth_looks'] // ICU_MIN_LINES)}"
+            f"isce.azimuth_looks to {max(1, lines * isce.azimuth_looks // ICU_MIN_LINES)}"
         )
-    esd = isce["esd"]
+    esd = isce.esd
     if esd and all(counts.get(s, 0) < 2 for s in swaths):
         # ISCE2 2.6.5 skips ESD for such a swath, then stops in runESD with "Coherence
         # threshold too strict. No points left" when no swath is left (seen on a real run)
@@ -113,50 +119,43 @@ def main(snakemake):
             orbit_file=orbit_file(manifest, info["platform"], safes, params.margin_seconds),
             aux_dir=aux_directory(aux, info["date"]),
         )
-    dem = json.loads(Path(snakemake.input.dem).read_text())
+    dem = DemManifest.read(snakemake.input.dem)
     bounds = roi.bounds
     cfg = TopsAppConfig(
         reference=sensors["reference"],
         secondary=sensors["secondary"],
         swaths=tuple(swaths),
         roi_snwe=snwe(bounds),
-        geocode_bbox_snwe=snwe(bounds, isce["geocode_margin"]),
-        dem=dem["dem"],
-        geocode_dem=dem.get("geocode_dem") or dem["dem"],
+        geocode_bbox_snwe=snwe(bounds, isce.geocode_margin),
+        dem=dem.dem,
+        geocode_dem=dem.geocode_dem,
+        isce=isce,
         polarization=pol,
-        range_looks=isce["range_looks"],
-        azimuth_looks=isce["azimuth_looks"],
-        filter_strength=isce["filter_strength"],
-        unwrap=isce["unwrap"],
-        unwrapper=isce["unwrapper"],
-        esd=esd,
-        esd_coherence_threshold=isce["esd_coherence_threshold"],
-        ionosphere=isce["ionosphere"],
-        use_virtual_files=isce["use_virtual_files"],
         geocode_list=tuple(params.geocode),
+        overrides={} if esd == isce.esd else {"do ESD": esd},
     )
     text = render_topsapp_xml(cfg)
     validate_topsapp_xml(text, base_dir=workdir, where=snakemake.output.xml)
-    record = {
-        "pair": snakemake.wildcards.pair,
-        "reference": pair["reference"],
-        "secondary": pair["secondary"],
-        "swaths": swaths,
-        "bursts_per_swath": {str(s): counts[s] for s in swaths},
-        "bursts": sum(counts[s] for s in swaths),
-        "wavelength": ref[0].swaths[swaths[0]].wavelength,
-        "ipf": sorted({s.ipf or "" for s in [*ref, *sec]}),
-        "range_looks": isce["range_looks"],
-        "azimuth_looks": isce["azimuth_looks"],
-        "unwrap": isce["unwrap"],
-        "unwrapper": isce["unwrapper"],
-        "esd": esd,
-        "geocode": list(params.geocode),
-        "output_dirs": {"reference": "reference", "secondary": "secondary"},
-    }
-    write_json(snakemake.output.info, record)
+    record = PairRecord(
+        pair=snakemake.wildcards.pair,
+        reference=pair["reference"],
+        secondary=pair["secondary"],
+        swaths=swaths,
+        bursts_per_swath={str(s): counts.get(s, 0) for s in swaths},
+        bursts=sum(counts.get(s, 0) for s in swaths),
+        wavelength=ref[0].swaths[swaths[0]].wavelength,
+        ipf=sorted({s.ipf or "" for s in [*ref, *sec]}),
+        range_looks=isce.range_looks,
+        azimuth_looks=isce.azimuth_looks,
+        unwrap=isce.unwrap,
+        unwrapper=isce.unwrapper,
+        esd=esd,
+        geocode=list(params.geocode),
+        output_dirs={"reference": "reference", "secondary": "secondary"},
+    )
+    record.write(snakemake.output.info)
     write_text(snakemake.output.xml, text)
-    log.info("%s: swaths %s, %d bursts over the ROI", workdir, swaths, record["bursts"])
+    log.info("%s: swaths %s, %d bursts over the ROI", workdir, swaths, record.bursts)
 
 
 if "snakemake" not in globals():

@@ -16,9 +16,9 @@ import rasterio
 import requests
 from shapely.geometry import box
 
+from dinsar.config import Dem, Network
 from dinsar.dem import (
     DemError,
-    DemSpec,
     block_mean,
     build_dem,
     check_isce_dem,
@@ -30,13 +30,12 @@ from dinsar.dem import (
     missing_parts,
     multilooked_spacing,
 )
-from dinsar.download import Policy
 from dinsar.grid import Grid
 from dinsar.isce_image import read_band, read_image, read_xml_properties
 from dinsar.net import pin_ca_bundle
 
 BOUNDS = (-118.05, 33.95, -117.95, 34.05)
-FAST = Policy(retries=1, backoff=0.01, timeout=20)
+FAST = Network(retries=1, backoff=0.01, timeout=20)
 REQUIRED = {  # isce_image_xml.md "Required vs optional fields"
     "coordinate1": ("startingvalue", "delta", "size"),
     "coordinate2": ("startingvalue", "delta", "size"),
@@ -61,10 +60,10 @@ def la_dem(dem_tiles, session, ca_bundle, tmp_path):
     """The LA DEM built through the tile mirror, with the geoid read over HTTPS by GDAL."""
     geoid = dem_tiles.geoid_url("egm_08_los_angeles.tif")
     manifest = build_dem(
-        DemSpec("71_DESC", BOUNDS, geocode_resample=3), tmp_path / "dem", tmp_path / "tiles", session, FAST,
-        dem_tiles.url, geoid, ca_bundle,
+        Dem(geocode_resample=3, tiles_url=dem_tiles.url, geoid=geoid), "71_DESC", BOUNDS,
+        tmp_path / "dem", tmp_path / "tiles", session, FAST.model_copy(update={"ca_bundle": ca_bundle}),
     )  # fmt: skip
-    return manifest
+    return manifest.model_dump()
 
 
 def test_golden_ellipsoid_dem_is_reproduced(la_dem, golden, dem_tiles):
@@ -96,7 +95,7 @@ def test_stitched_transform_is_identical_to_the_golden(
         "glo_30",
         tmp_path / "tiles",
         dem_tiles.geoid_url("egm_08_los_angeles.tif"),
-        ca_bundle,
+        FAST.model_copy(update={"ca_bundle": ca_bundle}),
     )
     assert profile["transform"] == golden[1]
     np.testing.assert_allclose(values, golden[0], atol=1e-4, rtol=0)
@@ -153,8 +152,9 @@ def test_geocoding_dem_is_three_times_coarser_block_mean(la_dem):
 def test_a_second_build_reuses_the_tile_cache(la_dem, dem_tiles, session, ca_bundle, tmp_path):
     dem_tiles.server.clear_log()
     build_dem(
-        DemSpec("71_DESC", BOUNDS, geocode_resample=1), tmp_path / "dem2", tmp_path / "tiles", session, FAST,
-        dem_tiles.url, dem_tiles.geoid_url("egm_08_los_angeles.tif"), ca_bundle,
+        Dem(geocode_resample=1, tiles_url=dem_tiles.url,
+            geoid=dem_tiles.geoid_url("egm_08_los_angeles.tif")), "71_DESC", BOUNDS,
+        tmp_path / "dem2", tmp_path / "tiles", session, FAST.model_copy(update={"ca_bundle": ca_bundle}),
     )  # fmt: skip
     assert [e for e in dem_tiles.requests() if e.path.endswith("_DEM.tif")] == []
 
@@ -165,14 +165,8 @@ def test_a_broken_tile_is_deleted_and_named(dem_tiles, session, ca_bundle, tmp_p
         DemError,
         match="Copernicus_DSM_COG_10_N34_00_W118_00_DEM.tif from https://.* is not a readable GeoTIFF",
     ):
-        build_dem(
-            DemSpec("71_DESC", BOUNDS),
-            tmp_path / "dem",
-            tmp_path / "tiles",
-            session,
-            FAST,
-            dem_tiles.url,
-        )
+        build_dem(Dem(tiles_url=dem_tiles.url), "71_DESC", BOUNDS, tmp_path / "dem",
+                  tmp_path / "tiles", session, FAST)  # fmt: skip
     assert not (tmp_path / "tiles" / "Copernicus_DSM_COG_10_N34_00_W118_00_DEM.tif").exists()
 
 
@@ -181,14 +175,8 @@ def test_a_missing_tile_names_the_mirror(dem_tiles, session, tmp_path):
     with pytest.raises(
         DemError, match=r"DEM tile Copernicus_DSM_COG_10_N00_00_E006_00_DEM.tif: .*HTTP 404"
     ):
-        build_dem(
-            DemSpec("1_ASC", (6.1, 0.1, 6.2, 0.2)),
-            tmp_path / "dem",
-            tmp_path / "tiles",
-            session,
-            FAST,
-            dem_tiles.url,
-        )
+        build_dem(Dem(tiles_url=dem_tiles.url), "1_ASC", (6.1, 0.1, 6.2, 0.2), tmp_path / "dem",
+                  tmp_path / "tiles", session, FAST)  # fmt: skip
 
 
 def test_mirror_keeps_the_path():
@@ -259,11 +247,9 @@ def test_geocoded_posting_follows_the_looks(shared_dir):
     assert 55 < spacing < 90  # ground range at 19 looks is finer than azimuth at 7 (98 m)
     glo30 = Grid.from_first_sample(11.0, 1 / 3600, 47.0, -1 / 3600, 100, 100)
     three = Grid.from_first_sample(11.0, 3 / 3600, 47.0, -3 / 3600, 100, 100)
-    auto = DemSpec("168_DESC", (11, 46, 12, 47), product_spacing_m=spacing)
-    assert geocode_factor(auto, glo30) == 2  # 62 m: not coarser than the data
-    assert geocode_factor(auto, three) == 1  # a 3" DEM is already coarser
-    fixed = DemSpec("168_DESC", (11, 46, 12, 47), geocode_resample=3)
-    assert geocode_factor(fixed, three) == 3
+    assert geocode_factor("auto", spacing, glo30) == 2  # 62 m: not coarser than the data
+    assert geocode_factor("auto", spacing, three) == 1  # a 3" DEM is already coarser
+    assert geocode_factor(3, spacing, three) == 3
 
 
 def test_grid_numerics():

@@ -14,6 +14,7 @@ import pytest
 from dinsar.disk import GB, DiskSpaceError, free_bytes
 from dinsar.isce_run import check_pair_disk
 from harness.pipeline import serve_window, user_setup
+from harness.records import pair_record
 from workflow_runner import executed_rules, output_of, snakemake, write_config
 
 START, END = "2016-10-07", "2016-10-31"  # 2 dates, 1 pair
@@ -90,7 +91,7 @@ def free_gb(monkeypatch):
 
 
 def test_auto_needs_two_gb_per_burst(tmp_path, free_gb):
-    info = {"pair": PAIR, "bursts": 3}
+    info = pair_record(pair=PAIR, bursts=3)
     free_gb(6.5)
     assert check_pair_disk(tmp_path, info, "auto") == int(6.5 * GB)
     free_gb(5.0)
@@ -103,7 +104,7 @@ def test_auto_needs_two_gb_per_burst(tmp_path, free_gb):
 
 
 def test_a_number_overrides_the_estimate_and_zero_turns_the_check_off(tmp_path, free_gb):
-    info = {"pair": PAIR, "bursts": 40}  # auto would want 80 GB
+    info = pair_record(pair=PAIR, bursts=40)  # auto would want 80 GB
     free_gb(12)
     assert check_pair_disk(tmp_path, info, 10) == 12 * GB
     with pytest.raises(DiskSpaceError, match=r"\(isce\.min_free_gb: 13\): 13\.0 GB needed"):
@@ -114,4 +115,4 @@ def test_a_number_overrides_the_estimate_and_zero_turns_the_check_off(tmp_path, 
 
 def test_the_real_free_space_is_what_the_check_reads(tmp_path):
     real = free_bytes(tmp_path)
-    assert check_pair_disk(tmp_path, {"bursts": 1}, real / GB / 2) == pytest.approx(real, rel=0.01)
+    assert check_pair_disk(tmp_path, pair_record(bursts=1), real / GB / 2) == pytest.approx(real, rel=0.01)

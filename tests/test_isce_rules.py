@@ -34,12 +34,12 @@ from dinsar.isce_run import (
     pair_bursts,
     pair_inputs,
     pair_params,
-    pair_targets,
     runtime_min,
     step_command,
 )
 from dinsar.search import run_search
 from harness import safe_factory as sf
+from harness.records import pair_record
 from workflow_runner import executed_rules, output_of, snakemake
 
 DOUBLE = Path(__file__).resolve().parent / "topsapp_double" / "topsApp.py"
@@ -98,8 +98,7 @@ def test_missing_swath_after_preprocess_is_an_error(tmp_path: Path) -> None:
         (tmp_path / "PICKLE" / name).write_text("x")
     (tmp_path / "reference").mkdir()
     (tmp_path / "reference" / "IW2.xml").write_text("<x/>")
-    info = {"swaths": [2], "output_dirs": {"reference": "reference", "secondary": "secondary"},
-            "unwrap": True, "unwrapper": "snaphu_mcf"}  # fmt: skip
+    info = pair_record(swaths=[2])
     with pytest.raises(IsceRunError) as err:
         check_after(tmp_path, "preprocess", info)
     assert "secondary/IW2.xml was not written" in str(err.value)
@@ -143,14 +142,11 @@ def test_pair_inputs_follow_the_staging_contract() -> None:
 
     ref = acquisition("20150603", "002.36", ["A1", "A2"])
     sec = acquisition("20150627", "002.43", ["B1", "B2"])
+    # the staging rules' output patterns, as the ISCE rules pass them
+    patterns = {"slc": "/cache/slc/{granule}.zip", "orbits": "/ws/orbits/{date}.json",
+                "dem": "/ws/dem/{track}/dem.json", "aux_cal": "/ws/aux_cal/{date}.json"}  # fmt: skip
 
-    def ws(*parts: str) -> str:
-        return "/ws/" + "/".join(parts)
-
-    def cache(kind: str, *parts: str) -> str:
-        return f"/cache/{kind}/" + "/".join(parts)
-
-    inputs = pair_inputs(ref, sec, ws=ws, cache=cache)
+    inputs = pair_inputs(ref, sec, **patterns)
     assert inputs == {
         "ref_zips": ["/cache/slc/A1.zip", "/cache/slc/A2.zip"],
         "sec_zips": ["/cache/slc/B1.zip", "/cache/slc/B2.zip"],
@@ -158,21 +154,22 @@ def test_pair_inputs_follow_the_staging_contract() -> None:
         "dem": "/ws/dem/13_DESC/dem.json",
         "aux": ["/ws/aux_cal/20150603.json"],  # only the IPF 002.36 date
     }  # fmt: skip
-    assert "aux" not in pair_inputs(sec, sec, ws=ws, cache=cache)
+    assert "aux" not in pair_inputs(sec, sec, **patterns)
+    # one rule decides (aux_cal.needs_aux_cal): an IPF written "2.36" needs AUX_CAL too (the
+    # string comparison with "002.36" missed it: downloaded, but not given to topsApp.xml)
+    other = acquisition("20150603", "2.36", ["C1"])
+    assert pair_inputs(other, sec, **patterns)["aux"] == ["/ws/aux_cal/20150603.json"]
     assert pair_params(ref, sec)["secondary"] == {"date": "20150627", "platform": "S1A",
                                                   "track": "13_DESC", "granules": ["B1", "B2"]}  # fmt: skip
-    targets = pair_targets(["P"], ws, geocode=["merged/los.rdr"], unwrap=True, unwrapper="icu",
-                           keep="products")  # fmt: skip
-    assert targets[0] == "/ws/work/P/merged/los.rdr.geo" and targets[-1] == "/ws/work/P/cleanup.json"
-    assert "/ws/work/P/cleanup.json" not in pair_targets(
-        ["P"], ws, geocode=["merged/los.rdr"], unwrap=True, unwrapper="icu", keep="all")
 
 
 def test_pair_bursts_from_the_record_or_the_estimate(tmp_path: Path) -> None:
     info = tmp_path / "dinsar_pair.json"
     assert pair_bursts(info, 12) == 12
-    info.write_text(json.dumps({"bursts": 5}))
+    pair_record(bursts=5).write(info)
     assert pair_bursts(info, 12) == 5
+    info.write_text(json.dumps({"bursts": 5}))  # not what topsapp_xml writes: the estimate
+    assert pair_bursts(info, 12) == 12
 
 
 # --- resources ---------------------------------------------------------------------------------

@@ -20,18 +20,17 @@ import pytest
 import requests
 
 from dinsar.aux_cal import fetch_aux_cal, ipf_from_zip, needs_aux_cal
-from dinsar.download import Policy
+from dinsar.config import Network, Orbits
 from dinsar.net import pin_ca_bundle
 from dinsar.orbits import (
     OrbitError,
     OrbitRequest,
-    OrbitSettings,
     find_orbit,
     orbit_requests,
     request_from_params,
     request_to_params,
-    write_manifest,
 )
+from dinsar.records import OrbitEntry, OrbitManifest, RecordError
 from harness.orbit_server import REAL_EOFS, serve_aux_cal
 
 UTC = dt.UTC
@@ -39,7 +38,7 @@ S1A_POE = "S1A_OPER_AUX_POEORB_OPOD_20210307T053325_V20180419T225942_20180421T00
 S1B_POE = "S1B_OPER_AUX_POEORB_OPOD_20210313T012515_V20180501T225942_20180503T005942.EOF"
 RES_EARLY = "S1A_OPER_AUX_RESORB_OPOD_20230823T162050_V20230823T123139_20230823T154909.EOF"
 RES_LATE = "S1A_OPER_AUX_RESORB_OPOD_20230823T174849_V20230823T141024_20230823T172754.EOF"
-FAST = Policy(chunk_bytes=1 << 20, retries=2, backoff=0.01, timeout=10)
+FAST = Network(retries=2, backoff=0.01, timeout=10)
 
 
 def request(platform: str, start: str, seconds: int = 55, date: str | None = None) -> OrbitRequest:
@@ -61,9 +60,10 @@ def session(ca_bundle):
     return pin_ca_bundle(requests.Session(), ca_bundle)
 
 
-def settings(bucket, tmp_path: Path, **changes) -> OrbitSettings:
-    values = {"cache_dir": tmp_path / "orbits", "asf_url": bucket.url, "policy": FAST, **changes}
-    return OrbitSettings(**values)
+def settings(bucket, tmp_path: Path, **changes) -> dict:
+    """find_orbit's settings, cache folder and network for the emulated bucket."""
+    return {"settings": Orbits(asf_url=bucket.url, **changes), "cache_dir": tmp_path / "orbits",
+            "network": FAST}  # fmt: skip
 
 
 def file_gets(bucket) -> list:
@@ -80,20 +80,20 @@ def file_gets(bucket) -> list:
     ],
 )
 def test_poeorb_from_the_real_files(bucket, session, tmp_path, shared_dir, platform, start, name):
-    entry = find_orbit(request(platform, start), settings(bucket, tmp_path), session)
-    assert entry["type"] == "POEORB" and entry["platform"] == platform
-    assert Path(entry["file"]) == (tmp_path / "orbits" / name).resolve()
-    assert entry["granules"] == ["G1"]
-    assert entry["validity"][0].startswith(name[42:46] + "-" + name[46:48])
+    entry = find_orbit(request(platform, start), **settings(bucket, tmp_path), session=session)
+    assert entry.type == "POEORB" and entry.platform == platform
+    assert Path(entry.file) == (tmp_path / "orbits" / name).resolve()
+    assert entry.granules == ["G1"]
+    assert entry.validity[0].startswith(name[42:46] + "-" + name[46:48])
     source = next(shared_dir / "fixtures" / rel for rel in REAL_EOFS if rel.endswith(name))
-    assert Path(entry["file"]).read_bytes() == source.read_bytes()  # verified against the ETag md5
+    assert Path(entry.file).read_bytes() == source.read_bytes()  # verified against the ETag md5
     assert [e.status for e in file_gets(bucket)] == [200]
 
 
 def test_outside_the_margin_falls_back_and_then_fails(bucket, session, tmp_path):
     # 30 s after the validity start: inside the file, but not with the 60 s margin
     with pytest.raises(OrbitError) as err:
-        find_orbit(request("S1A", "2018-04-19T23:00:12"), settings(bucket, tmp_path), session)
+        find_orbit(request("S1A", "2018-04-19T23:00:12"), **settings(bucket, tmp_path), session=session)
     message = str(err.value)
     assert "no orbit file covers S1A 2018-04-19T23:00:12..23:01:07 UTC (+-60 s)" in message
     assert (
@@ -101,10 +101,10 @@ def test_outside_the_margin_falls_back_and_then_fails(bucket, session, tmp_path)
     )
     entry = find_orbit(
         request("S1A", "2018-04-19T23:00:12"),
-        settings(bucket, tmp_path, margin=dt.timedelta(seconds=20)),
-        session,
+        **settings(bucket, tmp_path, margin_seconds=20),
+        session=session,
     )
-    assert entry["type"] == "POEORB"
+    assert entry.type == "POEORB"
 
 
 @pytest.mark.parametrize(
@@ -119,8 +119,8 @@ def test_resorb_fallback_picks_the_newest_covering_file(
     bucket, session, tmp_path, caplog, start, name
 ):
     with caplog.at_level(logging.WARNING, logger="dinsar"):
-        entry = find_orbit(request("S1A", start), settings(bucket, tmp_path), session)
-    assert entry["type"] == "RESORB" and Path(entry["file"]).name == name
+        entry = find_orbit(request("S1A", start), **settings(bucket, tmp_path), session=session)
+    assert entry.type == "RESORB" and Path(entry.file).name == name
     assert "no precise orbit (POEORB) yet; falling back to a restituted one (RESORB)" in caplog.text
     assert [Path(e.path).name for e in file_gets(bucket)] == [
         name
@@ -131,8 +131,8 @@ def test_precise_only_makes_a_missing_poeorb_an_error(bucket, session, tmp_path)
     with pytest.raises(OrbitError) as err:
         find_orbit(
             request("S1A", "2023-08-23T15:00:00"),
-            settings(bucket, tmp_path, precise_only=True),
-            session,
+            **settings(bucket, tmp_path, precise_only=True),
+            session=session,
         )
     message = str(err.value)
     assert "no precise orbit (POEORB) covers S1A 2023-08-23T15:00:00" in message
@@ -147,7 +147,7 @@ def test_listing_starts_at_the_acquisition_and_pages(bucket, session, tmp_path):
             for m in range(1, 13)
         ]
     )
-    find_orbit(request("S1A", "2018-04-20T10:00:00"), settings(bucket, tmp_path), session)
+    find_orbit(request("S1A", "2018-04-20T10:00:00"), **settings(bucket, tmp_path), session=session)
     listings = [e for e in bucket.requests() if "/AUX_" not in e.path]
     markers = [parse_qs(e.query_string)["marker"][0] for e in listings]
     assert markers[0] == "AUX_POEORB/S1A_OPER_AUX_POEORB_OPOD_20180419T100000"  # a day before
@@ -159,9 +159,9 @@ def test_listing_starts_at_the_acquisition_and_pages(bucket, session, tmp_path):
 
 def test_a_second_run_uses_the_cache_without_any_request(bucket, session, tmp_path):
     req = request("S1B", "2018-05-02T14:19:13")
-    first = find_orbit(req, settings(bucket, tmp_path), session)
+    first = find_orbit(req, **settings(bucket, tmp_path), session=session)
     bucket.server.clear_log()
-    assert find_orbit(req, settings(bucket, tmp_path), session=None) == first
+    assert find_orbit(req, **settings(bucket, tmp_path), session=None) == first
     assert bucket.requests() == []
 
 
@@ -173,16 +173,15 @@ def test_a_truncated_cached_orbit_is_ignored_and_fetched_again(
     cached.write_bytes((shared_dir / "fixtures" / "sentineleof" / S1B_POE).read_bytes()[:2_000_000])
     with caplog.at_level(logging.WARNING, logger="dinsar"):
         entry = find_orbit(
-            request("S1B", "2018-05-02T14:19:13"), settings(bucket, tmp_path), session
-        )
+            request("S1B", "2018-05-02T14:19:13"), **settings(bucket, tmp_path), session=session)
     assert f"ignoring cached {S1B_POE}: {S1B_POE} is truncated" in caplog.text
-    assert hashlib.md5(Path(entry["file"]).read_bytes()).hexdigest() == bucket.md5(S1B_POE)  # noqa: S324
+    assert hashlib.md5(Path(entry.file).read_bytes()).hexdigest() == bucket.md5(S1B_POE)  # noqa: S324
 
 
 def test_listing_503_is_retried(bucket, session, tmp_path):
     bucket.fail_next(503, times=2, listing=True)
-    entry = find_orbit(request("S1B", "2018-05-02T14:19:13"), settings(bucket, tmp_path), session)
-    assert entry["type"] == "POEORB"
+    entry = find_orbit(request("S1B", "2018-05-02T14:19:13"), **settings(bucket, tmp_path), session=session)
+    assert entry.type == "POEORB"
     assert [e.status for e in bucket.requests()][:3] == [503, 503, 200]
 
 
@@ -195,32 +194,33 @@ def test_content_not_matching_the_name_is_rejected_and_deleted(
     with pytest.raises(
         OrbitError, match=f"orbit file {fake} does not cover .*it is for S1B, not S1A"
     ):
-        find_orbit(request("S1A", "2018-05-02T14:19:13"), settings(bucket, tmp_path), session)
+        find_orbit(request("S1A", "2018-05-02T14:19:13"), **settings(bucket, tmp_path), session=session)
     assert not (tmp_path / "orbits" / fake).exists()
 
 
 def test_unreachable_bucket_says_it_needs_network(session, tmp_path):
-    cfg = OrbitSettings(cache_dir=tmp_path, asf_url="https://127.0.0.1:9", policy=Policy(retries=0))
+    cfg = {"settings": Orbits(asf_url="https://127.0.0.1:9"), "cache_dir": tmp_path,
+           "network": Network(retries=0)}  # fmt: skip
     with pytest.raises(
         OrbitError, match=r"could not be fetched from https://127.0.0.1:9: .*snakemake stage"
     ):
-        find_orbit(request("S1A", "2018-04-20T14:00:00"), cfg, session)
+        find_orbit(request("S1A", "2018-04-20T14:00:00"), **cfg, session=session)
 
 
 def test_cached_resorb_is_used_when_the_bucket_is_unreachable(session, tmp_path, shared_dir):
     shutil.copy(shared_dir / "fixtures" / "s1-reader" / RES_EARLY, tmp_path / RES_EARLY)
-    cfg = OrbitSettings(cache_dir=tmp_path, asf_url="https://127.0.0.1:9", policy=Policy(retries=0))
-    entry = find_orbit(request("S1A", "2023-08-23T13:00:00"), cfg, session)
-    assert entry["type"] == "RESORB" and Path(entry["file"]).name == RES_EARLY
+    cfg = {"settings": Orbits(asf_url="https://127.0.0.1:9"), "cache_dir": tmp_path,
+           "network": Network(retries=0)}  # fmt: skip
+    entry = find_orbit(request("S1A", "2023-08-23T13:00:00"), **cfg, session=session)
+    assert entry.type == "RESORB" and Path(entry.file).name == RES_EARLY
 
 
 def test_retimed_copies_cover_dates_the_fixtures_do_not(orbit_bucket, session, tmp_path):
     start = dt.datetime(2016, 9, 1, 14, 19, 13)
     name = orbit_bucket.add_retimed("S1A", start, start + dt.timedelta(seconds=30))
     entry = find_orbit(
-        request("S1A", "2016-09-01T14:19:13", 30), settings(orbit_bucket, tmp_path), session
-    )
-    assert Path(entry["file"]).name == name and entry["type"] == "POEORB"
+        request("S1A", "2016-09-01T14:19:13", 30), **settings(orbit_bucket, tmp_path), session=session)
+    assert Path(entry.file).name == name and entry.type == "POEORB"
 
 
 def test_one_request_per_platform_of_a_date_and_the_manifest(tmp_path, shared_dir):
@@ -241,8 +241,12 @@ def test_one_request_per_platform_of_a_date_and_the_manifest(tmp_path, shared_di
         "validity": ["a", "b"],
         "granules": list(req.granules),
     }
-    write_manifest(path, "20161007", [entry])
+    OrbitManifest(date="20161007", orbits=[OrbitEntry(**entry)]).write(path)
     assert json.loads(path.read_text()) == {"date": "20161007", "orbits": [entry]}
+    assert OrbitManifest.read(path).for_platform("S1A").file == "/x.EOF"
+    path.write_text('{"date": "20161007"}')
+    with pytest.raises(RecordError, match="not a valid orbit manifest .*orbits.*rerun the orbit"):
+        OrbitManifest.read(path)
 
 
 # --- AUX_CAL -----------------------------------------------------------------------------------

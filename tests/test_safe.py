@@ -11,7 +11,7 @@ import pytest
 from shapely.geometry import Polygon, box
 
 from dinsar import safe
-from dinsar.isce_run import orbit_covers
+from dinsar.eof import read_eof
 from harness import safe_factory as sf
 
 GRANULE = "S1A_IW_SLC__1SDV_20161007T141928_20161007T141956_013385_0155BE_46C1"
@@ -179,6 +179,6 @@ def test_retimed_orbit_covers_its_acquisition_only(tmp_path: Path) -> None:
     assert validity[0] < start and validity[1] > stop
     eof = tmp_path / name
     eof.write_text(text)
-    assert orbit_covers(eof, start, stop)
+    assert read_eof(eof).gaps(start, stop, 60) == []
     later = start + dt.timedelta(days=12)
-    assert not orbit_covers(eof, later, later + dt.timedelta(seconds=28))
+    assert read_eof(eof).gaps(later, later + dt.timedelta(seconds=28), 60)

@@ -20,8 +20,8 @@ from typing import Any
 
 import requests
 
-from .atomic import write_json
-from .download import DEFAULT_POLICY, Policy, Target, download, file_lock
+from .config import Network
+from .download import DEFAULT_NETWORK, Target, download, file_lock
 from .errors import DinsarError
 
 log = logging.getLogger(__name__)
@@ -114,7 +114,7 @@ def fetch_aux_cal(
     directory: Path,
     session: requests.Session,
     base_url: str | None = None,
-    policy: Policy = DEFAULT_POLICY,
+    network: Network = DEFAULT_NETWORK,
 ) -> Path:
     """Make sure ``directory`` holds the AUX_CAL folders of ``platforms``; returns it (absolute)."""
     directory = directory.resolve()
@@ -130,14 +130,9 @@ def fetch_aux_cal(
                 continue
             name = bundle_name(platform)
             bundle = directory / ".bundles" / name
-            download(Target(f"{base}/{name}", bundle, label=name), session, policy)
+            download(Target(f"{base}/{name}", bundle, label=name), session, network)
             folders = unpack(bundle, directory)
             marker.write_text("\n".join(folders) + "\n")
             bundle.unlink(missing_ok=True)  # the unpacked folders are what ISCE reads
             log.info("AUX_CAL of %s: %d folder(s) in %s", platform, len(folders), directory)
     return directory
-
-
-def write_manifest(path: Path, date: str, directory: Path) -> None:
-    data: dict[str, Any] = {"date": date, "directory": str(directory.resolve())}
-    write_json(path, data)

@@ -30,13 +30,11 @@ URL), so dem_stitcher itself makes no tile request. The geoid is read by GDAL fr
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import warnings
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlsplit
@@ -45,11 +43,12 @@ import numpy as np
 import requests
 from shapely.geometry import MultiPolygon, Polygon, box
 
-from .atomic import write_json
-from .download import DEFAULT_POLICY, DownloadError, Policy, Target, download
+from .config import Dem, Network
+from .download import DEFAULT_NETWORK, DownloadError, Target, download
 from .errors import DinsarError
 from .grid import Grid, GridError
 from .isce_image import IsceImage, read_image, write_raster
+from .records import DemManifest
 
 log = logging.getLogger(__name__)
 
@@ -304,7 +303,7 @@ def fetch_tiles(
     dem_name: str,
     tile_dir: Path,
     session: requests.Session,
-    policy: Policy = DEFAULT_POLICY,
+    network: Network = DEFAULT_NETWORK,
     tiles_url: str | None = None,
     progress: IO[str] | None = None,
 ) -> list[Path]:
@@ -323,7 +322,7 @@ def fetch_tiles(
             dest = tile_dir / name
             try:
                 # no progress bar: a tile is small, its one log line is enough
-                download(Target(mirror_url(url, tiles_url), dest, label=name), session, policy)
+                download(Target(mirror_url(url, tiles_url), dest, label=name), session, network)
             except DownloadError as exc:
                 raise DemError(f"DEM tile {exc}") from None  # the message starts with the name
             if name.endswith(".zip"):
@@ -344,21 +343,21 @@ def fetch_tiles(
     return paths
 
 
-def gdal_env(ca_bundle: str | None, policy: Policy = DEFAULT_POLICY) -> dict[str, Any]:
+def gdal_env(network: Network = DEFAULT_NETWORK) -> dict[str, Any]:
     """GDAL options for remote reads (the geoid): our CA bundle, the network.timeout/retries/
     backoff of every other download (GDAL's own default waits forever), no directory listing."""
     env: dict[str, Any] = {
         "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
-        "GDAL_HTTP_MAX_RETRY": str(policy.retries),
-        "GDAL_HTTP_RETRY_DELAY": str(policy.backoff),
-        "GDAL_HTTP_TIMEOUT": str(max(1, math.ceil(policy.timeout))),
-        "GDAL_HTTP_CONNECTTIMEOUT": str(max(1, math.ceil(policy.timeout))),
+        "GDAL_HTTP_MAX_RETRY": str(network.retries),
+        "GDAL_HTTP_RETRY_DELAY": str(network.backoff),
+        "GDAL_HTTP_TIMEOUT": str(max(1, math.ceil(network.timeout))),
+        "GDAL_HTTP_CONNECTTIMEOUT": str(max(1, math.ceil(network.timeout))),
     }
-    if ca_bundle:
+    if network.ca_bundle:
         # GDAL_CURL_CA_BUNDLE wins over a CURL_CA_BUNDLE set in the environment (as on many
         # clusters), like pin_ca_bundle does for requests
-        env["GDAL_CURL_CA_BUNDLE"] = ca_bundle
-        env["CURL_CA_BUNDLE"] = ca_bundle
+        env["GDAL_CURL_CA_BUNDLE"] = network.ca_bundle
+        env["CURL_CA_BUNDLE"] = network.ca_bundle
     return env
 
 
@@ -377,8 +376,7 @@ def stitch(
     dem_name: str,
     tile_dir: Path,
     geoid: str | None = None,
-    ca_bundle: str | None = None,
-    policy: Policy = DEFAULT_POLICY,
+    network: Network = DEFAULT_NETWORK,
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """dem_stitcher's ellipsoidal, pixel-is-point DEM from the tiles in ``tile_dir`` (2-D float32)."""
     import rasterio
@@ -386,7 +384,7 @@ def stitch(
     from dem_stitcher.exceptions import NoDEMCoverage
 
     try:
-        with rasterio.Env(**gdal_env(ca_bundle, policy)), warnings.catch_warnings():
+        with rasterio.Env(**gdal_env(network)), warnings.catch_warnings():
             # "The directory ... exists; We are writing new files to this directory": the tile
             # cache is meant to exist (it is shared); the warning would only alarm users
             warnings.filterwarnings(
@@ -429,7 +427,7 @@ def local_dem(
     vertical_datum: str,
     bounds: Sequence[float],
     geoid: str | None = None,
-    ca_bundle: str | None = None,
+    network: Network = DEFAULT_NETWORK,
     what: str = "the scenes",
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """The user's DEM over ``bounds`` on an EPSG:4326 point grid, with ellipsoidal heights.
@@ -498,7 +496,7 @@ def local_dem(
             "egm_08" if vertical_datum == "egm08" else "egm_96"
         )
         log.info("converting %s heights to ellipsoidal with geoid %s", vertical_datum, geoid_path)
-        with rasterio.Env(**gdal_env(ca_bundle)):
+        with rasterio.Env(**gdal_env(network)):
             values = remove_geoid(values[np.newaxis, ...], profile, geoid_path)[0].astype(
                 np.float32
             )
@@ -508,33 +506,19 @@ def local_dem(
 # --- the whole DEM step -----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class DemSpec:
-    """What defines a track's DEM: where (bounds), from what, and the geocoding DEM's posting."""
-
-    track: str
-    bounds: tuple[float, float, float, float]
-    source: str = "glo_30"
-    file: str | None = None
-    file_vertical_datum: str | None = None
-    geocode_resample: int | str = "auto"
-    # auto: the multilooked pixel spacing (m) the geocoded products should not be coarser than
-    product_spacing_m: float | None = None
-
-
-def geocode_factor(spec: DemSpec, grid: Grid) -> int:
+def geocode_factor(resample: int | str, product_spacing_m: float | None, grid: Grid) -> int:
     """How many DEM samples make one geocoding-DEM sample (topsApp geocodes onto that grid).
 
     auto: the largest whole factor whose posting stays within the multilooked pixel spacing
     (``multilooked_spacing``), so the products keep the data's resolution: 2 for GLO-30
     (1") at 7 x 19 looks (62..98 m pixels), 1 for a 3" DEM.
     """
-    if spec.geocode_resample != "auto":
-        return int(spec.geocode_resample)
-    if not spec.product_spacing_m:
+    if resample != "auto":
+        return int(resample)
+    if not product_spacing_m:
         return 1
     posting_m = abs(grid.delta_lat) * 111_320.0
-    return max(1, int(math.floor(spec.product_spacing_m / posting_m + 1e-6)))
+    return max(1, int(math.floor(product_spacing_m / posting_m + 1e-6)))
 
 
 def multilooked_spacing(swaths: Iterable[Any], range_looks: int, azimuth_looks: int) -> float:
@@ -550,23 +534,26 @@ def multilooked_spacing(swaths: Iterable[Any], range_looks: int, azimuth_looks: 
 
 
 def build_dem(
-    spec: DemSpec,
+    settings: Dem,
+    track: str,
+    bounds: Sequence[float],
     out_dir: Path,
     tile_dir: Path,
     session: requests.Session | None = None,
-    policy: Policy = DEFAULT_POLICY,
-    tiles_url: str | None = None,
-    geoid: str | None = None,
-    ca_bundle: str | None = None,
+    network: Network = DEFAULT_NETWORK,
+    product_spacing_m: float | None = None,
     progress: IO[str] | None = None,
-) -> dict[str, Any]:
-    """Write ``dem.wgs84`` and ``geocode_dem.wgs84`` (+ .xml/.vrt) and return the manifest."""
+) -> DemManifest:
+    """Write ``dem.wgs84`` and ``geocode_dem.wgs84`` (+ .xml/.vrt) over ``bounds`` [W, S, E, N]
+    and return the manifest. ``product_spacing_m``: the multilooked pixel spacing that
+    ``dem.geocode_resample: auto`` follows."""
     out_dir = out_dir.resolve()
+    bounds = tuple(bounds)
     tiles: list[str] = []
-    if spec.file:
+    if settings.file:
         values, profile = local_dem(
-            spec.file, spec.file_vertical_datum or "ellipsoid", spec.bounds, geoid, ca_bundle,
-            what=f"the scenes of track {spec.track}",
+            settings.file, settings.file_vertical_datum or "ellipsoid", bounds, settings.geoid,
+            network, what=f"the scenes of track {track}",
         )  # fmt: skip
         source = "file"
     else:
@@ -575,83 +562,60 @@ def build_dem(
         tiles = [
             p.name
             for p in fetch_tiles(
-                spec.bounds, spec.source, tile_dir, session, policy, tiles_url, progress
+                bounds, settings.source, tile_dir, session, network, settings.tiles_url, progress
             )
         ]
-        values, profile = stitch(spec.bounds, spec.source, tile_dir, geoid, ca_bundle, policy)
-        source = spec.source
+        values, profile = stitch(bounds, settings.source, tile_dir, settings.geoid, network)
+        source = settings.source
     try:
         grid = Grid.from_transform(profile["transform"], values.shape[1], values.shape[0])
     except GridError as exc:
-        raise DemError(f"the DEM of track {spec.track}: {exc}") from None
-    _check_extent(grid, spec)
+        raise DemError(f"the DEM of track {track}: {exc}") from None
+    _check_extent(grid, track, bounds)
     filled, voids = fill_voids(values)
     if voids:
         log.info("%d DEM samples without data (ocean, voids) set to 0 m", voids)
     dem_path = out_dir / DEM_NAME
     write_isce_dem(dem_path, filled, grid)
-    k = geocode_factor(spec, grid)
+    k = geocode_factor(settings.geocode_resample, product_spacing_m, grid)
     geo_grid = grid.coarsen(k)
     geo_path = out_dir / GEOCODE_DEM_NAME
     write_isce_dem(geo_path, block_mean(filled, k), geo_grid)
     log.info(
         "DEM for track %s: %d x %d samples at %.2f\" (geocoding DEM %d x %d at %.2f\")",
-        spec.track, grid.width, grid.length, grid.delta_lon * 3600,
+        track, grid.width, grid.length, grid.delta_lon * 3600,
         geo_grid.width, geo_grid.length, geo_grid.delta_lon * 3600,
     )  # fmt: skip
-    return {
-        "track": spec.track,
-        "dem": str(dem_path),
-        "geocode_dem": str(geo_path),
-        "bounds": list(spec.bounds),
-        "source": source,
-        "file": str(Path(spec.file).resolve()) if spec.file else None,
-        "vertical_datum": "WGS84",
-        "input_vertical_datum": spec.file_vertical_datum if spec.file else "geoid (removed)",
-        "geoid": geoid,
-        "registration": "point",
-        "extent": list(grid.sample_bounds()),
-        "posting": [grid.delta_lon, grid.delta_lat],
-        "size": [grid.width, grid.length],
-        "geocode_posting": [geo_grid.delta_lon, geo_grid.delta_lat],
-        "geocode_size": [geo_grid.width, geo_grid.length],
-        "geocode_resample": k,
-        "product_spacing_m": spec.product_spacing_m,
-        "voids_set_to_zero": voids,
-        "tiles": tiles,
-    }
+    return DemManifest(
+        track=track,
+        dem=str(dem_path),
+        geocode_dem=str(geo_path),
+        bounds=list(bounds),
+        source=source,
+        file=str(Path(settings.file).resolve()) if settings.file else None,
+        vertical_datum="WGS84",
+        input_vertical_datum=settings.file_vertical_datum if settings.file else "geoid (removed)",
+        geoid=settings.geoid,
+        registration="point",
+        extent=list(grid.sample_bounds()),
+        posting=[grid.delta_lon, grid.delta_lat],
+        size=[grid.width, grid.length],
+        geocode_posting=[geo_grid.delta_lon, geo_grid.delta_lat],
+        geocode_size=[geo_grid.width, geo_grid.length],
+        geocode_resample=k,
+        product_spacing_m=product_spacing_m,
+        voids_set_to_zero=voids,
+        tiles=tiles,
+    )
 
 
-def _check_extent(grid: Grid, spec: DemSpec) -> None:
+def _check_extent(grid: Grid, track: str, bounds: Sequence[float]) -> None:
     """The samples must reach the requested bounds (within one posting)."""
     west, south, east, north = grid.sample_bounds()
-    w, s, e, n = spec.bounds
+    w, s, e, n = bounds
     tol_x, tol_y = abs(grid.delta_lon) * 1.01, abs(grid.delta_lat) * 1.01
     if west > w + tol_x or east < e - tol_x or south > s + tol_y or north < n - tol_y:
         raise DemError(
-            f"the DEM of track {spec.track} reaches lon {west:.4f}..{east:.4f}, lat "
-            f"{south:.4f}..{north:.4f}, short of the needed {list(spec.bounds)}"
+            f"the DEM of track {track} reaches lon {west:.4f}..{east:.4f}, lat "
+            f"{south:.4f}..{north:.4f}, short of the needed {list(bounds)}"
         )
-
-
-def write_extent(path: str | Path, bounds: Sequence[float], heights: Sequence[float],
-                 dates: int, product_spacing_m: float) -> None:  # fmt: skip
-    """The `dem_extent` record: where the DEM must reach, and the products' pixel spacing."""
-    write_manifest(Path(path), {
-        "bounds": list(bounds),
-        "heights_m": list(heights),
-        "dates": dates,
-        "product_spacing_m": product_spacing_m,
-        "what": "bursts topsApp keeps for the ROI on every used date + geocoding box + dem.buffer",
-    })  # fmt: skip
-
-
-def read_extent(path: str | Path) -> dict[str, Any]:
-    try:
-        return json.loads(Path(path).read_text())
-    except (OSError, ValueError) as exc:
-        raise DemError(f"{path} is unreadable ({exc}); delete it and run again") from None
-
-
-def write_manifest(path: Path, manifest: dict[str, Any]) -> None:
-    write_json(path, manifest)

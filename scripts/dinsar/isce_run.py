@@ -12,7 +12,6 @@ No snakemake import; the ISCE environment only needs the standard library and nu
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import math
 import os
@@ -28,6 +27,7 @@ from typing import Any
 
 from .errors import DinsarError
 from .isce_image import IsceImageError, read_image
+from .records import PairRecord, RecordError
 from .topsapp import TopsApp
 
 log = logging.getLogger(__name__)
@@ -43,9 +43,16 @@ STEP_ORDER: tuple[str, ...] = (
 
 @dataclass(frozen=True)
 class StepGroup:
+    """One Snakemake rule (``isce_<name>``): topsApp steps first..last in one call."""
+
     name: str
     first: str
     last: str
+    threaded: bool  # OpenMP: it gets isce.threads; otherwise one thread
+
+    @property
+    def rule(self) -> str:
+        return f"isce_{self.name}"
 
     @property
     def steps(self) -> tuple[str, ...]:
@@ -57,14 +64,16 @@ class StepGroup:
         return STEP_ORDER[index - 1] if index else None
 
 
+# The one step table: rules/isce.smk makes a rule of each row, in this order (later rows get
+# higher priority), and benchmarks/cluster_model.py models the same jobs.
 GROUPS: tuple[StepGroup, ...] = (
-    StepGroup("preprocess", "startup", "verifyDEM"),
-    StepGroup("topo", "topo", "topo"),
-    StepGroup("coregistration", "subsetoverlaps", "fineresamp"),
-    StepGroup("interferogram", "ion", "mergebursts"),
-    StepGroup("filter", "filter", "filter"),
-    StepGroup("unwrap", "unwrap", "unwrap2stage"),
-    StepGroup("geocode", "geocode", "geocode"),
+    StepGroup("preprocess", "startup", "verifyDEM", threaded=False),
+    StepGroup("topo", "topo", "topo", threaded=True),
+    StepGroup("coregistration", "subsetoverlaps", "fineresamp", threaded=True),
+    StepGroup("interferogram", "ion", "mergebursts", threaded=True),
+    StepGroup("filter", "filter", "filter", threaded=False),
+    StepGroup("unwrap", "unwrap", "unwrap2stage", threaded=False),  # SNAPHU is serial
+    StepGroup("geocode", "geocode", "geocode", threaded=True),
 )
 GROUP_BY_NAME = {g.name: g for g in GROUPS}
 PAIR_INFO = "dinsar_pair.json"  # our record of the pair next to ISCE's files
@@ -197,31 +206,27 @@ def group_outputs(group_name: str, *, unwrap: bool, unwrapper: str,
 
 # --- what the rules need of a pair (used by rules/isce.smk; paths come from its callables) -----
 
-AUX_CAL_IPF = "002.36"  # the IPF whose antenna pattern needs AUX_CAL (Sentinel1.py)
+def pair_inputs(reference: Any, secondary: Any, *, slc: str, orbits: str, dem: str,
+                aux_cal: str) -> dict[str, Any]:  # fmt: skip
+    """A pair's staged inputs, at the paths of the rules that make them (their output patterns,
+    with ``{granule}``, ``{date}`` and ``{track}``).
 
-
-def pair_inputs(reference: Any, secondary: Any, *, ws: Any, cache: Any,
-                parts: Iterable[str] = ("zips", "orbits", "dem", "aux")) -> dict[str, Any]:  # fmt: skip
-    """Staged inputs of a pair at the staging stage's paths.
-
-    reference/secondary: the dates' Acquisitions (scenes in slice order); ws/cache: the workflow's
-    path functions. AUX_CAL only for dates whose scenes have IPF 002.36.
+    reference/secondary: the dates' Acquisitions (scenes in slice order). AUX_CAL only for
+    dates whose scenes need it (dinsar.aux_cal.needs_aux_cal, the one rule for it).
     """
-    wanted = set(parts)
-    inputs: dict[str, Any] = {}
-    if "zips" in wanted:
-        inputs["ref_zips"] = [cache("slc", f"{g}.zip") for g in reference.granules]
-        inputs["sec_zips"] = [cache("slc", f"{g}.zip") for g in secondary.granules]
-    if "orbits" in wanted:
-        inputs["ref_orbit"] = ws("orbits", f"{reference.date}.json")
-        inputs["sec_orbit"] = ws("orbits", f"{secondary.date}.json")
-    if "dem" in wanted:
-        inputs["dem"] = ws("dem", reference.track, "dem.json")
-    if "aux" in wanted:
-        aux = [ws("aux_cal", f"{a.date}.json") for a in (reference, secondary)
-               if any(s.ipf == AUX_CAL_IPF for s in a.scenes)]  # fmt: skip
-        if aux:
-            inputs["aux"] = aux
+    from .aux_cal import needs_aux_cal
+
+    inputs: dict[str, Any] = {
+        "ref_zips": [slc.format(granule=g) for g in reference.granules],
+        "sec_zips": [slc.format(granule=g) for g in secondary.granules],
+        "ref_orbit": orbits.format(date=reference.date),
+        "sec_orbit": orbits.format(date=secondary.date),
+        "dem": dem.format(track=reference.track),
+    }
+    aux = [aux_cal.format(date=a.date) for a in (reference, secondary)
+           if any(needs_aux_cal(s.ipf) for s in a.scenes)]  # fmt: skip
+    if aux:
+        inputs["aux"] = aux
     return inputs
 
 
@@ -235,21 +240,9 @@ def pair_params(reference: Any, secondary: Any) -> dict[str, Any]:
 def pair_bursts(info_path: str | Path, fallback: int) -> int:
     """Bursts a pair processes: from its dinsar_pair.json once written, else the estimate."""
     try:
-        return int(json.loads(Path(info_path).read_text())["bursts"])
-    except (OSError, ValueError, KeyError, TypeError):
+        return PairRecord.read(info_path).bursts
+    except RecordError:
         return fallback
-
-
-def pair_targets(pairs: Iterable[str], ws: Any, *, geocode: Sequence[str], unwrap: bool,
-                 unwrapper: str, keep: str) -> list[str]:  # fmt: skip
-    """Every pair's geocoded products, plus the cleanup record under keep: products."""
-    files: list[str] = []
-    rel = group_outputs("geocode", unwrap=unwrap, unwrapper=unwrapper, geocode=geocode)["products"]
-    for pair in pairs:
-        files += [ws("work", pair, r) for r in rel]
-        if keep == "products":
-            files.append(ws("work", pair, CLEANUP_RECORD))
-    return files
 
 
 # --- the command --------------------------------------------------------------------------------
@@ -339,14 +332,14 @@ _ISCE_TREE = ("geom_reference", "coarse_offsets", "coarse_coreg", "coarse_interf
               "fine_offsets", "fine_coreg", "fine_interferogram", "ESD", "ion", "merged", "PICKLE")  # fmt: skip
 
 
-def fresh_start(workdir: str | Path, info: Mapping[str, Any]) -> None:
+def fresh_start(workdir: str | Path, info: PairRecord) -> None:
     """Before preprocess: remove an earlier run's ISCE tree (other swaths, stale PICKLE state).
 
     preprocess reruns only when topsApp.xml or the inputs changed, and then every later group
     reruns too; leftovers (e.g. IW3 from a run with other swaths) would only mislead.
     """
     workdir = Path(workdir)
-    names = [*_ISCE_TREE, *info.get("output_dirs", {}).values()]
+    names = [*_ISCE_TREE, *info.output_dirs.values()]
     for name in names:
         path = workdir / name
         if path.is_dir() and not path.is_symlink():
@@ -355,7 +348,7 @@ def fresh_start(workdir: str | Path, info: Mapping[str, Any]) -> None:
         (workdir / name).unlink(missing_ok=True)
 
 
-def check_pair_disk(workdir: str | Path, info: Mapping[str, Any], setting: Any = "auto") -> int:
+def check_pair_disk(workdir: str | Path, info: PairRecord, setting: Any = "auto") -> int:
     """Before preprocess: the free space the pair's intermediates need, or stop with the numbers.
 
     ``setting`` is ``isce.min_free_gb``: "auto" = the pair's bursts (dinsar_pair.json, every
@@ -365,7 +358,7 @@ def check_pair_disk(workdir: str | Path, info: Mapping[str, Any], setting: Any =
 
     workdir = Path(workdir)
     if setting in (None, "auto"):
-        bursts = max(1, int(info.get("bursts") or 1))
+        bursts = max(1, info.bursts)
         needed = bursts * INTERMEDIATE_BYTES_PER_BURST
         how = (
             f"{bursts} burst(s) x {format_bytes(INTERMEDIATE_BYTES_PER_BURST)}, "
@@ -379,29 +372,21 @@ def check_pair_disk(workdir: str | Path, info: Mapping[str, Any], setting: Any =
     return check_space_for(
         workdir,
         needed,
-        f"the ISCE intermediates of pair {info.get('pair', workdir.name)} ({how})",
+        f"the ISCE intermediates of pair {info.pair} ({how})",
         "free some space, put the workspace on a larger disk, or set isce.min_free_gb to the "
         "GB this pair really needs (0 turns the check off)",
     )
 
 
-def read_pair_info(workdir: str | Path) -> dict[str, Any]:
-    path = Path(workdir) / PAIR_INFO
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise IsceRunError(f"{path} is unreadable ({exc}); rerun the topsapp_xml rule") from None
-
-
-def check_after(workdir: str | Path, group_name: str, info: Mapping[str, Any]) -> None:
+def check_after(workdir: str | Path, group_name: str, info: PairRecord) -> None:
     """What the group must have left; ISCE often only prints a message when a step failed."""
     workdir = Path(workdir)
     g = group(group_name)
     problems = [p for p in pickle_files(g.last) if not (workdir / p).is_file()]
-    swaths = list(info.get("swaths", []))
+    swaths = info.swaths
     if group_name == "preprocess":
         for role in ("reference", "secondary"):
-            out = info["output_dirs"][role]
+            out = info.output_dirs[role]
             for swath in swaths:
                 if not (workdir / out / f"IW{swath}.xml").is_file():
                     problems.append(
@@ -417,8 +402,8 @@ def check_after(workdir: str | Path, group_name: str, info: Mapping[str, Any]) -
         for swath in swaths:
             if not (workdir / "fine_coreg" / f"IW{swath}.xml").is_file():
                 problems.append(f"fine_coreg/IW{swath}.xml missing after fineresamp")
-    outputs = group_outputs(group_name, unwrap=info["unwrap"], unwrapper=info["unwrapper"],
-                            geocode=info.get("geocode", []))  # fmt: skip
+    outputs = group_outputs(group_name, unwrap=info.unwrap, unwrapper=info.unwrapper,
+                            geocode=info.geocode)  # fmt: skip
     for rel in outputs["products"]:
         path = workdir / rel
         if not path.is_file():
@@ -446,6 +431,7 @@ def prerun_checks(workdir: str | Path, margin_s: float = 60.0) -> None:
     ISCE only prints "Could not extract swath" for a bad zip or orbit and fails a step later.
     """
     from . import safe as safe_mod
+    from .eof import EofError, read_eof
     from .integrity import ChangedFileError, check_unchanged
     from .isce_xml import validate_file
 
@@ -467,47 +453,19 @@ def prerun_checks(workdir: str | Path, margin_s: float = 60.0) -> None:
                 continue
             if orbit:
                 try:
-                    covered = orbit_covers(orbit, start, stop, margin_s)
-                except (OSError, ValueError) as exc:
-                    problems.append(f"orbit file {orbit} is unreadable ({exc}); rerun the orbit step")
+                    gaps = read_eof(orbit).gaps(start, stop, margin_s)
+                except EofError as exc:
+                    problems.append(str(exc))
                     continue
-                if not covered:
+                if gaps:
                     problems.append(
                         f"orbit file {Path(orbit).name} does not cover {path.name} "
-                        f"({start:%Y-%m-%dT%H:%M:%S}..{stop:%H:%M:%S} +-{margin_s:g} s); "
-                        "ISCE would only print 'Could not extract swath'; rerun the orbit step"
+                        f"({start:%Y-%m-%dT%H:%M:%S}..{stop:%H:%M:%S} +-{margin_s:g} s: "
+                        f"{'; '.join(gaps)}); ISCE would only print 'Could not extract swath'; "
+                        "rerun the orbit step"
                     )
     if problems:
         raise IsceRunError(f"{workdir}: " + " | ".join(problems))
-
-
-_VALIDITY_RE = re.compile(r"<Validity_(Start|Stop)>UTC=([0-9T:.-]+)</Validity_\1>")
-_OSV_UTC_RE = re.compile(r"<UTC>UTC=([0-9T:.-]+)</UTC>")
-
-
-def orbit_covers(orbit_file: str | Path, start: dt.datetime, stop: dt.datetime,
-                 margin_s: float = 60.0) -> bool:  # fmt: skip
-    """The .EOF's validity and its state vectors span [start - margin, stop + margin].
-
-    ISCE keeps the state vectors inside that window (extractPreciseOrbit) and needs several of
-    them to interpolate; a file that only claims the validity is not enough.
-    """
-    text = Path(orbit_file).read_text(errors="replace")
-    bounds = dict((k, dt.datetime.fromisoformat(v)) for k, v in _VALIDITY_RE.findall(text))
-    lo = start - dt.timedelta(seconds=margin_s)
-    hi = stop + dt.timedelta(seconds=margin_s)
-    if "Start" not in bounds or "Stop" not in bounds:
-        raise ValueError("no Validity_Start/Validity_Stop in its header")
-    if not (bounds["Start"] <= lo and bounds["Stop"] >= hi):
-        return False
-    inside = 0
-    for stamp in _OSV_UTC_RE.findall(text):
-        value = dt.datetime.fromisoformat(stamp)
-        if lo <= value <= hi:
-            inside += 1
-            if inside >= 4:  # enough for ISCE's Hermite interpolation
-                return True
-    return False
 
 
 # --- resources ----------------------------------------------------------------------------------

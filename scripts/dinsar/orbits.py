@@ -29,9 +29,11 @@ from urllib.parse import urlencode
 
 import requests
 
-from .atomic import write_json
-from .download import DEFAULT_POLICY, DownloadError, Policy, Target, download
+from .config import Network, Orbits
+from .download import DEFAULT_NETWORK, DownloadError, Target, download
+from .eof import EofContent, EofError, read_eof
 from .errors import DinsarError
+from .records import OrbitEntry
 from .retry import with_retries
 
 log = logging.getLogger(__name__)
@@ -219,7 +221,7 @@ def list_bucket(
     base_url: str,
     request: OrbitRequest,
     orbit_type: str,
-    policy: Policy,
+    network: Network,
 ) -> list[Candidate]:
     """Bucket entries that can cover the request: created from the day before it on.
 
@@ -238,7 +240,7 @@ def list_bucket(
         url = f"{base}/?{urlencode({'prefix': prefix, 'marker': marker})}"
 
         def fetch(url: str = url) -> bytes:
-            response = session.get(url, timeout=(policy.timeout, policy.timeout))
+            response = session.get(url, timeout=(network.timeout, network.timeout))
             if response.status_code >= 500 or response.status_code == 429:
                 raise _RetryableHTTP(f"HTTP {response.status_code}")
             if response.status_code != 200:
@@ -249,7 +251,7 @@ def list_bucket(
             return response.content
 
         page = with_retries(
-            fetch, _retryable, policy.retries, policy.backoff, f"orbit listing at {base}"
+            fetch, _retryable, network.retries, network.backoff, f"orbit listing at {base}"
         )
         objects, truncated = parse_listing(page)
         stop_listing = False
@@ -371,81 +373,13 @@ def cdse_session(ca_bundle: str | None, env: Mapping[str, str] | None = None) ->
     return session
 
 
-# --- checking an EOF --------------------------------------------------------------------------
+# --- choosing and fetching --------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class EofContent:
-    mission: str
-    file_type: str
-    validity: tuple[dt.datetime, dt.datetime]
-    first_osv: dt.datetime
-    last_osv: dt.datetime
-    count: int
-
-
-def _utc(text: str | None) -> dt.datetime:
-    value = (text or "").strip().removeprefix("UTC=")
-    return dt.datetime.fromisoformat(value).replace(tzinfo=dt.UTC)
-
-
-def read_eof(path: Path) -> EofContent:
-    """Header validity and the span of the state vectors of an EOF file.
-
-    Reads the head and the tail only (a POEORB holds ~9000 state vectors, 4.4 MB): the header
-    and first vector are at the start, the last vector and the closing tag at the end, so a
-    truncated file (no closing tag) is caught too.
-    """
-    size = path.stat().st_size
-    with open(path, "rb") as handle:
-        head = handle.read(16384).decode("utf-8", "replace")
-        handle.seek(max(size - 4096, 0))
-        tail = handle.read().decode("utf-8", "replace")
-
-    def tag(name: str, text: str) -> str | None:
-        match = re.search(rf"<{name}>([^<]*)</{name}>", text)
-        return match.group(1).strip() if match else None
-
-    header = {k: tag(k, head) for k in ("Mission", "File_Type", "Validity_Start", "Validity_Stop")}
-    missing = [k for k, v in header.items() if not v]
-    if missing:
-        raise OrbitError(
-            f"{path.name} is not an orbit file (no {', '.join(missing)} in its header)"
-        )
-    stamps = re.findall(r"<UTC>UTC=([^<]+)</UTC>", tail)
-    first = tag("UTC", head)
-    if first is None or not stamps or "</Earth_Explorer_File>" not in tail:
-        raise OrbitError(f"{path.name} is truncated or has no state vectors; delete it and rerun")
-    count = re.search(r'<List_of_OSVs count="(\d+)"', head)
-    try:
-        return EofContent(
-            mission=str(header["Mission"]).upper().replace("SENTINEL-", "S"),
-            file_type=str(header["File_Type"]),
-            validity=(_utc(header["Validity_Start"]), _utc(header["Validity_Stop"])),
-            first_osv=_utc(first),
-            last_osv=_utc(stamps[-1]),
-            count=int(count.group(1)) if count else 0,
-        )
-    except ValueError as exc:
-        raise OrbitError(f"{path.name} has an unreadable time ({exc})") from None
-
-
-def check_covers(
-    content: EofContent, name: str, request: OrbitRequest, margin: dt.timedelta
-) -> None:
+def check_covers(content: EofContent, name: str, request: OrbitRequest, margin: dt.timedelta
+                 ) -> None:  # fmt: skip
     """Raise unless the file's header and state vectors cover the acquisition with the margin."""
-    need0, need1 = request.start - margin, request.stop + margin
-    problems = []
-    if content.mission != request.platform:
-        problems.append(f"it is for {content.mission}, not {request.platform}")
-    start, stop = content.validity
-    if not (start <= need0 and stop >= need1):
-        problems.append(f"its validity {start:%Y-%m-%dT%H:%M:%S}..{stop:%Y-%m-%dT%H:%M:%S}")
-    if not (content.first_osv <= need0 and content.last_osv >= need1):
-        problems.append(
-            f"its state vectors span {content.first_osv:%Y-%m-%dT%H:%M:%S}.."
-            f"{content.last_osv:%Y-%m-%dT%H:%M:%S}"
-        )
+    problems = content.gaps(request.start, request.stop, margin.total_seconds(), request.platform)
     if problems:
         raise OrbitError(
             f"orbit file {name} does not cover {request.window()} with a "
@@ -453,38 +387,21 @@ def check_covers(
         )
 
 
-# --- choosing and fetching --------------------------------------------------------------------
+def _read(path: Path) -> EofContent:
+    try:
+        return read_eof(path)
+    except EofError as exc:
+        raise OrbitError(str(exc)) from None
 
 
-@dataclass(frozen=True)
-class OrbitSettings:
-    cache_dir: Path
-    precise_only: bool = False
-    margin: dt.timedelta = dt.timedelta(seconds=60)
-    source: str = "asf"
-    asf_url: str = ASF_ORBIT_BUCKET
-    policy: Policy = DEFAULT_POLICY
-
-    @classmethod
-    def from_config(cls, cfg: Any) -> OrbitSettings:
-        return cls(
-            cache_dir=cfg.cache_dir("orbits"),
-            precise_only=cfg.orbits.precise_only,
-            margin=dt.timedelta(seconds=cfg.orbits.margin_seconds),
-            source=cfg.orbits.source,
-            asf_url=cfg.orbits.asf_url or ASF_ORBIT_BUCKET,
-            policy=Policy.from_config(cfg),
-        )
-
-
-def _entry(request: OrbitRequest, path: Path, content: EofContent) -> dict[str, Any]:
-    return {
-        "platform": request.platform,
-        "type": content.file_type.removeprefix("AUX_"),
-        "file": str(path.resolve()),
-        "validity": [_iso(content.validity[0]), _iso(content.validity[1])],
-        "granules": list(request.granules),
-    }
+def _entry(request: OrbitRequest, path: Path, content: EofContent) -> OrbitEntry:
+    return OrbitEntry(
+        platform=request.platform,
+        type=content.file_type.removeprefix("AUX_"),
+        file=str(path.resolve()),
+        validity=[_iso(content.validity[0]), _iso(content.validity[1])],
+        granules=list(request.granules),
+    )
 
 
 def _iso(value: dt.datetime) -> str:
@@ -492,12 +409,12 @@ def _iso(value: dt.datetime) -> str:
 
 
 def _use_local(
-    candidate: Candidate, request: OrbitRequest, settings: OrbitSettings
-) -> dict[str, Any] | None:
+    candidate: Candidate, request: OrbitRequest, margin: dt.timedelta
+) -> OrbitEntry | None:
     assert candidate.path is not None
     try:
-        content = read_eof(candidate.path)
-        check_covers(content, candidate.name, request, settings.margin)
+        content = _read(candidate.path)
+        check_covers(content, candidate.name, request, margin)
     except OrbitError as exc:
         log.warning("ignoring cached %s: %s", candidate.name, exc)
         return None
@@ -508,16 +425,18 @@ def _use_local(
 def _fetch(
     candidate: Candidate,
     request: OrbitRequest,
-    settings: OrbitSettings,
+    margin: dt.timedelta,
+    cache_dir: Path,
+    network: Network,
     session: requests.Session,
-) -> dict[str, Any]:
+) -> OrbitEntry:
     assert candidate.url is not None
-    dest = settings.cache_dir / candidate.name
+    dest = cache_dir / candidate.name
     target = Target(candidate.url, dest, candidate.size, candidate.md5, candidate.name)
-    download(target, session, settings.policy)
-    content = read_eof(dest)
+    download(target, session, network)
+    content = _read(dest)
     try:
-        check_covers(content, candidate.name, request, settings.margin)
+        check_covers(content, candidate.name, request, margin)
     except OrbitError:
         dest.unlink(missing_ok=True)  # its name promised coverage its content does not give
         raise
@@ -526,42 +445,46 @@ def _fetch(
 
 def find_orbit(
     request: OrbitRequest,
-    settings: OrbitSettings,
+    settings: Orbits,
+    cache_dir: Path,
+    network: Network = DEFAULT_NETWORK,
     session: requests.Session | None = None,
     cdse: requests.Session | Callable[[], requests.Session] | None = None,
-) -> dict[str, Any]:
+) -> OrbitEntry:
     """The manifest entry of the best orbit for ``request``: POEORB, else RESORB (unless precise_only).
 
     A covering POEORB already in the cache makes no request. Network trouble while looking
     for a POEORB falls back to a cached RESORB (with a warning) rather than failing.
     """
-    settings.cache_dir.mkdir(parents=True, exist_ok=True)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    margin = dt.timedelta(seconds=settings.margin_seconds)
+    asf_url = settings.asf_url or ASF_ORBIT_BUCKET
     types = ("POEORB",) if settings.precise_only else ORBIT_TYPES
     local = {
         t: select(
-            local_candidates(settings.cache_dir, request.platform, t), request, settings.margin
+            local_candidates(cache_dir, request.platform, t), request, margin
         )
         for t in types
     }
     if local.get("POEORB") is not None:
-        entry = _use_local(local["POEORB"], request, settings)
+        entry = _use_local(local["POEORB"], request, margin)
         if entry:
             return entry
     problems: list[str] = []
     for orbit_type in types:
         try:
             if settings.source == "cdse":
-                candidates = cdse_candidates(request, orbit_type, settings.margin)
+                candidates = cdse_candidates(request, orbit_type, margin)
                 if callable(cdse):  # log in only once a download is needed
                     cdse = cdse()
                 fetch_session = cdse
             else:
                 assert session is not None
                 candidates = list_bucket(
-                    session, settings.asf_url, request, orbit_type, settings.policy
+                    session, asf_url, request, orbit_type, network
                 )
                 fetch_session = session
-            chosen = select(candidates, request, settings.margin)
+            chosen = select(candidates, request, margin)
             if chosen is None:
                 problems.append(f"no {orbit_type} covers it")
                 if orbit_type == "POEORB" and not settings.precise_only:
@@ -574,14 +497,14 @@ def find_orbit(
                 if fetch_session is None:
                     raise OrbitError("internal: no session for the orbit download")
                 log.info("%s: %s", request.window(), chosen.name)
-                return _fetch(chosen, request, settings, fetch_session)
+                return _fetch(chosen, request, margin, cache_dir, network, fetch_session)
         except (DownloadError, requests.RequestException) as exc:
             problems.append(f"{orbit_type}: {exc}")
             cached = local.get(orbit_type) or (
                 local.get("RESORB") if orbit_type == "POEORB" else None
             )
             if cached is not None:
-                entry = _use_local(cached, request, settings)
+                entry = _use_local(cached, request, margin)
                 if entry:
                     log.warning(
                         "%s: orbit server unreachable (%s); using cached %s",
@@ -590,12 +513,12 @@ def find_orbit(
                         cached.name,
                     )
                     return entry
-            where = settings.asf_url if settings.source == "asf" else "Copernicus Data Space"
+            where = asf_url if settings.source == "asf" else "Copernicus Data Space"
             # a requests exception's text is a repr of urllib3 internals: its class says enough
             reason = (
                 str(exc)
                 if isinstance(exc, (DownloadError, _RetryableHTTP))
-                else f"{type(exc).__name__} after {settings.policy.retries} retries"
+                else f"{type(exc).__name__} after {network.retries} retries"
             )
             raise OrbitError(
                 f"orbit for {request.window()} could not be fetched from {where}: {reason}; run "
@@ -604,10 +527,10 @@ def find_orbit(
                 "there is"
             ) from None
         if orbit_type == "RESORB" and local.get("RESORB") is not None:
-            entry = _use_local(local["RESORB"], request, settings)
+            entry = _use_local(local["RESORB"], request, margin)
             if entry:
                 return entry
-    margin_s = settings.margin.total_seconds()
+    margin_s = margin.total_seconds()
     if settings.precise_only:
         raise OrbitError(
             f"no precise orbit (POEORB) covers {request.window()} (+-{margin_s:.0f} s) and "
@@ -621,5 +544,3 @@ def find_orbit(
     )
 
 
-def write_manifest(path: Path, date: str, entries: Sequence[Mapping[str, Any]]) -> None:
-    write_json(path, {"date": date, "orbits": list(entries)})

@@ -472,10 +472,3 @@ def select_swaths(
             "drop these dates (search.min_roi_coverage)"
         )
     return chosen
-
-
-def covers(start: dt.datetime, stop: dt.datetime, validity: Sequence[dt.datetime],
-           margin_s: float = 60.0) -> bool:  # fmt: skip
-    """True if an orbit validity window covers [start - margin, stop + margin]."""
-    margin = dt.timedelta(seconds=margin_s)
-    return validity[0] <= start - margin and validity[1] >= stop + margin

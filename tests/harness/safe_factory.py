@@ -30,6 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
+from dinsar.records import DemManifest, OrbitEntry, OrbitManifest
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SHARED = Path(os.environ.get("DINSAR_SHARED", REPO_ROOT.parent / "shared"))
 SOURCE_ZIP = (
@@ -471,18 +473,13 @@ def stage_inputs(
             if not eof.exists():
                 eof.parent.mkdir(parents=True, exist_ok=True)
                 eof.write_text(text)
-            orbits.append(
-                {
-                    "platform": platform,
-                    "type": "POEORB",
-                    "file": str(eof),
-                    "validity": [validity[0].isoformat(), validity[1].isoformat()],
-                    "granules": entry["granules"],
-                }
-            )
+            orbits.append(OrbitEntry(
+                platform=platform, type="POEORB", file=str(eof),
+                validity=[validity[0].isoformat(), validity[1].isoformat()],
+                granules=entry["granules"],
+            ))  # fmt: skip
         manifest = workspace / "orbits" / f"{date}.json"
-        manifest.parent.mkdir(parents=True, exist_ok=True)
-        manifest.write_text(json.dumps({"date": date, "orbits": orbits}, indent=1))
+        OrbitManifest(date=date, orbits=orbits).write(manifest)
         made["orbits"].append(manifest)
     for track in sorted(tracks):
         folder = workspace / "dem" / track
@@ -492,8 +489,8 @@ def stage_inputs(
             write_dem(dem, dem_bounds, dem_posting)
             write_dem(geo, dem_bounds, dem_posting * geocode_resample)
         manifest = folder / "dem.json"
-        manifest.write_text(json.dumps({"dem": str(dem), "geocode_dem": str(geo),
-                                        "vertical_datum": "WGS84"}, indent=1))  # fmt: skip
+        DemManifest(track=track, dem=str(dem), geocode_dem=str(geo), source="synthetic",
+                    bounds=list(dem_bounds)).write(manifest)  # fmt: skip
         made["dem"].append(manifest)
     return made
 
