@@ -33,7 +33,8 @@ sys.path.insert(0, str(REPO / "tests"))
 
 import requests  # noqa: E402
 
-from dinsar.download import MiB, Policy, Target, download, md5_file  # noqa: E402
+from dinsar.config import Download, Network  # noqa: E402
+from dinsar.download import MiB, Target, download, md5_file  # noqa: E402
 from dinsar.net import pin_ca_bundle  # noqa: E402
 
 
@@ -67,7 +68,8 @@ def _ours(
     session = pin_ca_bundle(requests.Session(), ca)
     go.wait()
     started = time.time()
-    download(Target(url, Path(dest), md5=md5), session, Policy(chunk_bytes=chunk, timeout=60))
+    download(Target(url, Path(dest), md5=md5), session, Network(timeout=60),
+             Download(chunk_mb=chunk / MiB))  # fmt: skip
     times.put((started, time.time()))
 
 
@@ -153,7 +155,8 @@ def resume_cost(size: int, chunk: int, reset: bool) -> dict[str, int]:
             outcome = download(
                 Target(server.url + "/file", Path(tmp) / "file", size),
                 session,
-                Policy(chunk_bytes=chunk, backoff=0.01),
+                Network(backoff=0.01),
+                Download(chunk_mb=chunk / MiB),
             )
             sent = [e.bytes_sent for e in server.requests("/file")]
     return {

@@ -5,7 +5,7 @@ from pathlib import Path
 from _helpers import mock_snakemake, run
 from dinsar.config import validate_config
 from dinsar.credentials import earthdata_session
-from dinsar.download import DownloadError, Policy, Target, download
+from dinsar.download import DownloadError, Target, download
 from dinsar.inventory import load_saved_search, validate_granule
 
 
@@ -24,7 +24,7 @@ def main(snakemake):
     target = Target(scene.url, Path(snakemake.output.zip), scene.bytes, scene.md5, granule)
     # the progress bar goes into this job's log, one line per download.progress_seconds
     with open(snakemake.log[0], "a", encoding="utf-8") as progress:
-        download(target, session, Policy.from_config(cfg), progress)
+        download(target, session, cfg.network, cfg.download, progress)
 
 
 if "snakemake" not in globals():

@@ -193,6 +193,28 @@ def _model_keys(model: type, prefix: str = "") -> set[str]:
     return keys
 
 
+def test_config_yaml_is_generated_from_the_models() -> None:
+    """config/config.yaml is the models' defaults and descriptions; regenerate it when they
+    change: python -m dinsar defaults > config/config.yaml"""
+    from dinsar.config import defaults_yaml
+
+    assert (REPO / "config/config.yaml").read_text() == defaults_yaml()
+    assert yaml.safe_load(defaults_yaml())["isce"]["azimuth_looks"] == 7
+
+
+def test_settings_declare_where_they_go() -> None:
+    """A setting declares on its field whether it goes into topsApp.xml (x-topsapp) and whether a
+    change reruns the pairs; the rules read that, not a list of their own."""
+    from dinsar.config import Isce, topsapp_properties, xml_settings
+
+    isce = Isce(azimuth_looks=5, threads=8)
+    assert topsapp_properties(isce)["azimuth looks"] == 5
+    assert topsapp_properties(isce)["do ESD"] is True
+    assert "threads" not in xml_settings(isce) and "topsapp" not in xml_settings(isce)
+    assert xml_settings(isce)["azimuth_looks"] == 5 and "geocode_list" in xml_settings(isce)
+    assert xml_settings(Isce(threads=1)) == xml_settings(Isce(threads=16))
+
+
 def test_config_yaml_documents_every_key_and_nothing_else() -> None:
     documented = _documented_keys(yaml.safe_load((REPO / "config/config.yaml").read_text()))
     assert documented == _model_keys(Config)

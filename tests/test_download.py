@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from dinsar.config import Download, Network
 from dinsar.credentials import (
     CredentialsError,
     EarthdataCredentials,
@@ -26,7 +27,7 @@ from dinsar.download import (
     AuthError,
     ChecksumError,
     DownloadError,
-    Policy,
+    MiB,
     Target,
     download,
     missing_downloads,
@@ -37,7 +38,8 @@ from dinsar.download import (
 GRANULE = "S1A_IW_SLC__1SDV_20161007T141928_20161007T141956_013385_0155BE_46C1"
 SIZE = 1_000_003  # not a multiple of the chunk size
 CHUNK = 64 * 1024
-FAST = Policy(chunk_bytes=CHUNK, retries=3, backoff=0.01, timeout=10)
+FAST = Network(retries=3, backoff=0.01, timeout=10)
+CHUNKS = Download(chunk_mb=CHUNK / MiB)
 
 
 def payload(size: int = SIZE, seed: int = 7) -> bytes:
@@ -79,7 +81,7 @@ def product_log(earthdata):
 def test_login_redirect_sets_a_cookie_and_the_file_is_verified(
     earthdata, product, ca_bundle, tmp_path
 ):
-    outcome = download(target(product, tmp_path), password_session(earthdata, ca_bundle), FAST)
+    outcome = download(target(product, tmp_path), password_session(earthdata, ca_bundle), FAST, CHUNKS)
     dest = tmp_path / "slc" / f"{GRANULE}.zip"
     assert dest.read_bytes() == payload()
     assert not dest.with_name(dest.name + ".part").exists()
@@ -110,7 +112,7 @@ def test_login_redirect_sets_a_cookie_and_the_file_is_verified(
 def test_a_token_goes_to_the_data_host_as_bearer_without_login(
     earthdata, product, ca_bundle, tmp_path
 ):
-    download(target(product, tmp_path), token_session(earthdata, ca_bundle), FAST)
+    download(target(product, tmp_path), token_session(earthdata, ca_bundle), FAST, CHUNKS)
     log = earthdata.server.requests()
     assert [(e.status, e.header("Authorization")) for e in log] == [
         (200, f"Bearer {earthdata.token}")
@@ -122,7 +124,7 @@ def test_a_dropped_connection_resumes_from_the_offset(earthdata, product, ca_bun
     earthdata.drop_after(400_000)  # FIN after 400 kB: the client sees a truncated body
     sleeps: list[float] = []
     outcome = download(
-        target(product, tmp_path), password_session(earthdata, ca_bundle), FAST, sleep=sleeps.append
+        target(product, tmp_path), password_session(earthdata, ca_bundle), FAST, CHUNKS, sleep=sleeps.append
     )
     assert (tmp_path / "slc" / f"{GRANULE}.zip").read_bytes() == payload()
     first, second = product_log(earthdata)
@@ -143,7 +145,7 @@ def test_a_reset_connection_also_resumes(earthdata, product, ca_bundle, tmp_path
     outcome = download(
         target(product, tmp_path),
         password_session(earthdata, ca_bundle),
-        FAST,
+        FAST, CHUNKS,
         sleep=lambda s: None,
     )
     first, second = product_log(earthdata)
@@ -160,7 +162,7 @@ def test_503_then_success(earthdata, product, ca_bundle, tmp_path):
     earthdata.fail_next(503, times=2)
     sleeps: list[float] = []
     outcome = download(
-        target(product, tmp_path), password_session(earthdata, ca_bundle), FAST, sleep=sleeps.append
+        target(product, tmp_path), password_session(earthdata, ca_bundle), FAST, CHUNKS, sleep=sleeps.append
     )
     assert [e.status for e in earthdata.product_requests()][-3:] == [503, 503, 200]
     assert outcome.retries == 2 and sleeps == [0.01, 0.02]  # exponential backoff
@@ -176,7 +178,7 @@ def test_retries_used_up_keeps_the_part_and_says_run_again(earthdata, product, c
 
     with pytest.raises(DownloadError) as err:
         download(
-            target(product, tmp_path), password_session(earthdata, ca_bundle), FAST, sleep=sleep
+            target(product, tmp_path), password_session(earthdata, ca_bundle), FAST, CHUNKS, sleep=sleep
         )
     message = str(err.value)
     assert "failed 4 times in a row (HTTP 503" in message and "run again to resume" in message
@@ -188,7 +190,7 @@ def test_retries_used_up_keeps_the_part_and_says_run_again(earthdata, product, c
 def test_wrong_password_gives_a_credentials_message(earthdata, product, ca_bundle, tmp_path):
     session = password_session(earthdata, ca_bundle, password="wrong")
     with pytest.raises(AuthError) as err:
-        download(target(product, tmp_path), session, FAST)
+        download(target(product, tmp_path), session, FAST, CHUNKS)
     message = str(err.value)
     assert "Earthdata Login rejected the credentials (HTTP 401" in message
     assert f"user '{earthdata.user[0]}' from test .netrc" in message
@@ -199,13 +201,13 @@ def test_wrong_password_gives_a_credentials_message(earthdata, product, ca_bundl
 
 def test_expired_token_gives_a_token_message(earthdata, product, ca_bundle, tmp_path):
     with pytest.raises(AuthError, match="token was rejected .*create a new one"):
-        download(target(product, tmp_path), token_session(earthdata, ca_bundle, "expired"), FAST)
+        download(target(product, tmp_path), token_session(earthdata, ca_bundle, "expired"), FAST, CHUNKS)
 
 
 def test_pending_eula_gives_a_eula_message(earthdata, product, ca_bundle, tmp_path):
     earthdata.eula_pending.add(earthdata.user[0])
     with pytest.raises(AuthError) as err:
-        download(target(product, tmp_path), password_session(earthdata, ca_bundle), FAST)
+        download(target(product, tmp_path), password_session(earthdata, ca_bundle), FAST, CHUNKS)
     assert "HTTP 403" in str(err.value) and "accept its EULA" in str(err.value)
     assert "rejected the credentials" not in str(err.value)
 
@@ -215,14 +217,14 @@ def test_unapproved_application_page_is_not_taken_for_the_file(
 ):
     earthdata.unapproved.add(earthdata.user[0])
     with pytest.raises(AuthError, match="approve the application"):
-        download(target(product, tmp_path), password_session(earthdata, ca_bundle), FAST)
+        download(target(product, tmp_path), password_session(earthdata, ca_bundle), FAST, CHUNKS)
     assert not_downloaded(tmp_path)
 
 
 def test_md5_mismatch_deletes_the_file_and_reports(earthdata, product, ca_bundle, tmp_path):
     bad = "0" * 32
     with pytest.raises(ChecksumError) as err:
-        download(target(product, tmp_path, md5=bad), password_session(earthdata, ca_bundle), FAST)
+        download(target(product, tmp_path, md5=bad), password_session(earthdata, ca_bundle), FAST, CHUNKS)
     assert f"md5 of the downloaded file is {product.md5} but the inventory says {bad}" in str(
         err.value
     )
@@ -235,7 +237,7 @@ def test_existing_complete_file_makes_no_request(earthdata, product, ca_bundle, 
     dest.parent.mkdir(parents=True)
     dest.write_bytes(payload())
     earthdata.server.clear_log()
-    outcome = download(target(product, tmp_path), password_session(earthdata, ca_bundle), FAST)
+    outcome = download(target(product, tmp_path), password_session(earthdata, ca_bundle), FAST, CHUNKS)
     assert outcome.skipped and outcome.requests == 0
     assert earthdata.server.requests() == []
 
@@ -244,7 +246,7 @@ def test_existing_file_with_wrong_content_is_fetched_again(earthdata, product, c
     dest = tmp_path / "slc" / f"{GRANULE}.zip"
     dest.parent.mkdir(parents=True)
     dest.write_bytes(payload(seed=99))  # same size, other bytes
-    outcome = download(target(product, tmp_path), password_session(earthdata, ca_bundle), FAST)
+    outcome = download(target(product, tmp_path), password_session(earthdata, ca_bundle), FAST, CHUNKS)
     assert not outcome.skipped and dest.read_bytes() == payload()
 
 
@@ -252,7 +254,7 @@ def test_existing_part_resumes_with_a_range_request(earthdata, product, ca_bundl
     part = tmp_path / "slc" / f"{GRANULE}.zip.part"
     part.parent.mkdir(parents=True)
     part.write_bytes(payload()[:400_000])
-    outcome = download(target(product, tmp_path), password_session(earthdata, ca_bundle), FAST)
+    outcome = download(target(product, tmp_path), password_session(earthdata, ca_bundle), FAST, CHUNKS)
     (entry,) = product_log(earthdata)
     assert entry.status == 206 and entry.header("Range") == "bytes=400000-"
     assert entry.bytes_sent == SIZE - 400_000 and outcome.resumed_from == 400_000
@@ -265,7 +267,7 @@ def test_two_processes_on_one_cache_download_once(earthdata, product, ca_bundle,
 
     def run() -> None:
         results.append(
-            download(target(product, tmp_path), password_session(earthdata, ca_bundle), FAST)
+            download(target(product, tmp_path), password_session(earthdata, ca_bundle), FAST, CHUNKS)
         )
 
     threads = [threading.Thread(target=run) for _ in range(2)]
@@ -284,7 +286,7 @@ def test_missing_product_says_search_again(earthdata, ca_bundle, tmp_path):
         download(
             Target(url, tmp_path / "x.zip", 10, None, GRANULE),
             password_session(earthdata, ca_bundle),
-            FAST,
+            FAST, CHUNKS,
         )
 
 
@@ -292,7 +294,7 @@ def test_inventory_size_disagreeing_with_the_server_stops_early(
     earthdata, product, ca_bundle, tmp_path
 ):
     with pytest.raises(DownloadError, match=f"offers {SIZE} bytes but the inventory says 5"):
-        download(target(product, tmp_path, size=5), password_session(earthdata, ca_bundle), FAST)
+        download(target(product, tmp_path, size=5), password_session(earthdata, ca_bundle), FAST, CHUNKS)
     assert not_downloaded(tmp_path)  # nothing was written
 
 
@@ -302,12 +304,12 @@ def test_untrusted_certificate_is_not_retried(earthdata, product, tmp_path):
     session.trust_env = False
     session.verify = True  # the system CAs do not know the test CA
     with pytest.raises(DownloadError, match="not trusted.*network.ca_bundle"):
-        download(target(product, tmp_path), session, FAST, sleep=lambda s: pytest.fail("retried"))
+        download(target(product, tmp_path), session, FAST, CHUNKS, sleep=lambda s: pytest.fail("retried"))
 
 
 def test_progress_goes_to_the_log_as_a_few_lines(earthdata, product, ca_bundle, tmp_path):
     log = io.StringIO()
-    download(target(product, tmp_path), password_session(earthdata, ca_bundle), FAST, progress=log)
+    download(target(product, tmp_path), password_session(earthdata, ca_bundle), FAST, CHUNKS, progress=log)
     lines = log.getvalue().splitlines()
     assert 1 <= len(lines) <= 3  # start and end, not one line per 64 kB chunk (16 of them)
     assert GRANULE in lines[-1] and "100%" in lines[-1] and "\r" not in log.getvalue()
@@ -406,7 +408,7 @@ def test_a_web_page_instead_of_the_file_is_not_saved(https_server, earthdata, ca
             download(
                 Target(url, tmp_path / "x.zip", None, None, "x"),
                 password_session(earthdata, ca_bundle),
-                FAST,
+                FAST, CHUNKS,
             )
     finally:
         route.remove()
@@ -426,7 +428,7 @@ def test_a_server_ignoring_range_makes_a_clean_restart(
         url = f"https://{earthdata.data_host}/norange/x.zip"
         with caplog.at_level(logging.WARNING, logger="dinsar"):
             download(Target(url, tmp_path / "x.zip", SIZE, hashlib.md5(data).hexdigest(), "x"),  # noqa: S324
-                     password_session(earthdata, ca_bundle), FAST)  # fmt: skip
+                     password_session(earthdata, ca_bundle), FAST, CHUNKS)  # fmt: skip
     finally:
         route.remove()
     assert (tmp_path / "x.zip").read_bytes() == data

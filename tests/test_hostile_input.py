@@ -25,9 +25,9 @@ import pytest
 import requests
 from shapely import wkt
 
-from dinsar.config import validate_config
+from dinsar.config import Orbits, validate_config
 from dinsar.net import pin_ca_bundle
-from dinsar.orbits import OrbitRequest, OrbitSettings, find_orbit
+from dinsar.orbits import OrbitRequest, find_orbit
 from dinsar.safe import SafeError, read_safe
 from dinsar.search import SearchError, run_search, search_asf
 from fixture_scenes import TEST_ROI
@@ -154,11 +154,11 @@ def test_hostile_keys_in_an_orbit_listing_are_ignored(
     route = https_server.add_route("GET", re.compile(r"/s1-orbits/?"), poisoned)
     try:
         request = OrbitRequest("20161007", "S1A", start, start + dt.timedelta(seconds=30), ("G",))
-        settings = OrbitSettings(cache_dir=tmp_path / "orbits", asf_url=orbit_bucket.url)
-        entry = find_orbit(request, settings, pin_ca_bundle(requests.Session(), ca_bundle))
+        entry = find_orbit(request, Orbits(asf_url=orbit_bucket.url), tmp_path / "orbits",
+                           session=pin_ca_bundle(requests.Session(), ca_bundle))  # fmt: skip
     finally:
         route.remove()
-    assert Path(entry["file"]).name == genuine
+    assert Path(entry.file).name == genuine
     written = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file())
     assert written == [f"orbits/{genuine}", f"orbits/{genuine}.lock", f"orbits/{genuine}.verified"]
     fetched = [e.path for e in orbit_bucket.requests() if "/AUX_" in e.path]

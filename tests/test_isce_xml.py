@@ -55,6 +55,13 @@ def inputs(tmp_path: Path) -> dict[str, Path]:
 
 
 def config(inputs: dict[str, Path], ref=REF, sec=SEC, **overrides) -> TopsAppConfig:
+    """A pair's TopsAppConfig; isce settings given by name go into its Isce model (not
+    validated, as a hand-made value would not be: the XML check must catch it)."""
+    from dinsar.config import Isce
+
+    settings = {k: overrides.pop(k) for k in list(overrides)
+                if k in Isce.model_fields and k != "geocode_list"}  # fmt: skip
+    overrides["isce"] = Isce.model_construct(**{**Isce().model_dump(), **settings})
     zips = inputs["slc"]
     values = {
         "reference": Sensor(tuple(str(zips / f"{g}.zip") for g in ref), "reference",

@@ -25,13 +25,13 @@ import requests
 from shapely import wkt
 
 from dinsar.aux_cal import fetch_aux_cal
-from dinsar.config import validate_config
+from dinsar.config import Download, Network, Orbits, validate_config
 from dinsar.credentials import EarthdataCredentials, EarthdataSession
 from dinsar.dem import fetch_tiles, stitch
-from dinsar.download import Policy, Target, download, probe
+from dinsar.download import Target, download, probe
 from dinsar.errors import DinsarError
 from dinsar.net import pin_ca_bundle
-from dinsar.orbits import OrbitRequest, OrbitSettings, find_orbit
+from dinsar.orbits import OrbitRequest, find_orbit
 from dinsar.search import search_asf
 from fixture_scenes import TEST_ROI
 from harness.faults import FaultInjector
@@ -40,7 +40,8 @@ from harness.server import LocalHTTPSServer
 
 TIMEOUT = 0.5  # seconds: a "timeout" fault hangs longer than this
 RETRIES = 2
-POLICY = Policy(chunk_bytes=16 * 1024, retries=RETRIES, backoff=0.01, timeout=TIMEOUT)
+POLICY = Network(retries=RETRIES, backoff=0.01, timeout=TIMEOUT)
+CHUNKS = Download(chunk_mb=16 / 1024)  # 16 KiB reads: a fault lands mid-file
 GRANULE = "S1A_IW_SLC__1SDV_20161007T141928_20161007T141956_013385_0155BE_46C1"
 TILE_BOUNDS = (6.1, 0.1, 6.2, 0.2)  # one synthetic GLO-30 tile
 ORBIT_START = dt.datetime(2016, 10, 7, 14, 19, 28, tzinfo=dt.UTC)
@@ -106,7 +107,7 @@ def slc_case(env: dict[str, Any], path: str) -> Case:
 
     return Case(
         pattern=path,
-        call=lambda: download(target, earthdata_session(env), POLICY),
+        call=lambda: download(target, earthdata_session(env), POLICY, CHUNKS),
         check=check,
         message=rf"{GRANULE}: .*(run again|Earthdata|network\.retries)",
         leftovers=lambda: [dest] if dest.exists() else [],
@@ -135,17 +136,18 @@ def orbit_case(env: dict[str, Any], listing: bool) -> Case:
     name = bucket.add_retimed("S1A", ORBIT_START, ORBIT_START + dt.timedelta(seconds=30))
     request = OrbitRequest("20161007", "S1A", ORBIT_START,
                            ORBIT_START + dt.timedelta(seconds=30), ("G",))  # fmt: skip
-    settings = OrbitSettings(cache_dir=tmp / "orbits", asf_url=bucket.url, policy=POLICY)
+    settings = {"settings": Orbits(asf_url=bucket.url), "cache_dir": tmp / "orbits",
+                "network": POLICY}  # fmt: skip
     session = pin_ca_bundle(requests.Session(), env["ca_bundle"])
 
-    def check(entry: dict) -> None:
-        path = Path(entry["file"])
-        assert path.name == name and entry["type"] == "POEORB"
+    def check(entry) -> None:
+        path = Path(entry.file)
+        assert path.name == name and entry.type == "POEORB"
         assert hashlib.md5(path.read_bytes()).hexdigest() == bucket.md5(name)  # noqa: S324
 
     return Case(
         pattern=re.compile(r"/s1-orbits/?") if listing else re.compile(r"/s1-orbits/AUX_.+"),
-        call=lambda: find_orbit(request, settings, session),
+        call=lambda: find_orbit(request, **settings, session=session),
         check=check,
         message=rf"orbit for S1A .* could not be fetched from {re.escape(bucket.url)}.*network",
         leftovers=lambda: files(tmp / "orbits", "*.EOF"),
@@ -196,7 +198,8 @@ def geoid_case(env: dict[str, Any]) -> Case:
 
     return Case(
         pattern=re.compile(r"/dem/geoid/.+"),
-        call=lambda: stitch(TILE_BOUNDS, "glo_30", folder, geoid, env["ca_bundle"], POLICY),
+        call=lambda: stitch(TILE_BOUNDS, "glo_30", folder, geoid,
+                            POLICY.model_copy(update={"ca_bundle": env["ca_bundle"]})),
         check=check,
         message=r"geoid .*(dem\.geoid|run again)",
     )

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from dinsar.config import Pairs
 from dinsar.inventory import Acquisition, group_acquisitions
 from dinsar.pairs import (
     Baselines,
     PairError,
-    PairSettings,
     build_network,
     connected_components,
     date_baselines,
@@ -43,7 +43,7 @@ def test_sequential_pairs_each_date_with_its_next_n(acquisitions: list[Acquisiti
     acqs = first_n(acquisitions, 10)
     dates = [a.date for a in acqs]
     for n in (1, 2, 3):
-        pairs = build_network(dates, Baselines(acqs), PairSettings(sequential=n), "13_DESC")
+        pairs = build_network(dates, Baselines(acqs), Pairs(sequential=n), "13_DESC")
         expected = {
             (dates[i], dates[j]) for i in range(10) for j in range(i + 1, min(10, i + 1 + n))
         }
@@ -61,9 +61,9 @@ def test_temporal_limit_filters_and_zero_sequential_means_all_within_limits(
     acqs = first_n(acquisitions, 12)
     dates = [a.date for a in acqs]
     base = Baselines(acqs)
-    limited = build_network(dates, base, PairSettings(sequential=3, max_temporal_baseline=30), "t")
+    limited = build_network(dates, base, Pairs(sequential=3, max_temporal_baseline=30), "t")
     assert limited and all(p.btemp_days <= 30 for p in limited)
-    allowed = build_network(dates, base, PairSettings(sequential=0, max_temporal_baseline=50), "t")
+    allowed = build_network(dates, base, Pairs(sequential=0, max_temporal_baseline=50), "t")
     expected = {(a, b) for a, b in itertools.combinations(dates, 2) if days_between(a, b) <= 50}
     assert {(p.reference, p.secondary) for p in allowed} == expected
 
@@ -71,17 +71,17 @@ def test_temporal_limit_filters_and_zero_sequential_means_all_within_limits(
 def test_single_reference_star_and_explicit_pairs(acquisitions: list[Acquisition]) -> None:
     acqs = first_n(acquisitions, 6)
     dates = [a.date for a in acqs]
-    star = build_network(dates, Baselines(acqs), PairSettings(single_reference=dates[2]), "t")
+    star = build_network(dates, Baselines(acqs), Pairs(single_reference=dates[2]), "t")
     assert len(star) == 5
     assert all(dates[2] in (p.reference, p.secondary) for p in star)
     assert all(p.reference < p.secondary for p in star)  # the earlier date always comes first
     extra = f"{dates[0]}_{dates[5]}"
     with_extra = build_network(
-        dates, Baselines(acqs), PairSettings(sequential=1, explicit=(extra,)), "t"
+        dates, Baselines(acqs), Pairs(sequential=1, explicit=(extra,)), "t"
     )
     assert extra in ids(with_extra) and len(with_extra) == 6
     only_explicit = build_network(
-        dates, Baselines(acqs), PairSettings(sequential=0, explicit=(extra,)), "t"
+        dates, Baselines(acqs), Pairs(sequential=0, explicit=(extra,)), "t"
     )
     assert ids(only_explicit) == [extra]
 
@@ -92,13 +92,13 @@ def test_bad_pair_settings_give_clear_errors(acquisitions: list[Acquisition]) ->
     with pytest.raises(
         PairError, match=r"pairs.explicit 20000101_20000113: date\(s\) 20000101, 20000113"
     ):
-        build_network(dates, Baselines(acqs), PairSettings(explicit=("20000101_20000113",)), "t")
+        build_network(dates, Baselines(acqs), Pairs(explicit=("20000101_20000113",)), "t")
     with pytest.raises(PairError, match="pairs.single_reference 20000101 is not a usable date"):
-        build_network(dates, Baselines(acqs), PairSettings(single_reference="20000101"), "t")
+        build_network(dates, Baselines(acqs), Pairs(single_reference="20000101"), "t")
     with pytest.raises(PairError, match="leave no pair on track 13_DESC"):
-        network_for_tracks(acqs, PairSettings(sequential=1, max_temporal_baseline=1))
+        network_for_tracks(acqs, Pairs(sequential=1, max_temporal_baseline=1))
     with pytest.raises(PairError, match="has 1 usable date"):
-        network_for_tracks(acqs[:1], PairSettings())
+        network_for_tracks(acqs[:1], Pairs())
 
 
 def test_perpendicular_baseline_matches_asf_published_values(
@@ -135,7 +135,7 @@ def test_perpendicular_limit_uses_pair_baselines(acquisitions: list[Acquisition]
     dates = [a.date for a in acqs]
     base = Baselines(acqs)
     pairs = build_network(
-        dates, base, PairSettings(sequential=0, max_perpendicular_baseline=40), "t"
+        dates, base, Pairs(sequential=0, max_perpendicular_baseline=40), "t"
     )
     every = {(a, b): base.pair(a, b) for a, b in itertools.combinations(dates, 2)}
     assert {(p.reference, p.secondary) for p in pairs} == {
@@ -156,7 +156,7 @@ def test_perpendicular_limit_without_state_vectors_is_refused(
         build_network(
             [a.date for a in bare],
             Baselines(bare),
-            PairSettings(max_perpendicular_baseline=100),
+            Pairs(max_perpendicular_baseline=100),
             "t",
         )
 
@@ -174,12 +174,12 @@ def test_pair_id_collision_across_tracks_is_refused(acquisitions: list[Acquisiti
         for a in acqs
     ]
     with pytest.raises(PairError, match="exists on tracks 13_DESC and 42_ASC"):
-        network_for_tracks(acqs + other, PairSettings())
+        network_for_tracks(acqs + other, Pairs())
 
 
 def test_connected_components_counts_subnetworks(acquisitions: list[Acquisition]) -> None:
     acqs = first_n(acquisitions, 6)
     dates = [a.date for a in acqs]
-    pairs = build_network(dates, Baselines(acqs), PairSettings(sequential=1), "t")
+    pairs = build_network(dates, Baselines(acqs), Pairs(sequential=1), "t")
     assert connected_components(pairs, dates) == 1
     assert connected_components(pairs[:2] + pairs[3:], dates) == 2

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from dinsar.config import Isce
 from dinsar.isce_image import read_band, read_image
 from dinsar.isce_xml import Sensor, TopsAppConfig, render_topsapp_xml, snwe
 from harness import safe_factory as sf
@@ -185,7 +186,7 @@ def pair_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     cfg = TopsAppConfig(
         reference=sensors["reference"], secondary=sensors["secondary"], swaths=(2,),
         roi_snwe=snwe(ROI_WSEN), geocode_bbox_snwe=snwe(ROI_WSEN, 0.05), dem=str(dem),
-        geocode_dem=str(dem), range_looks=19, azimuth_looks=7,
+        geocode_dem=str(dem), isce=Isce(range_looks=19, azimuth_looks=7),
         geocode_list=("merged/filt_topophase.unw", "merged/los.rdr"),
     )  # fmt: skip
     run = tmp_path / "run"

@@ -3,6 +3,7 @@
     dinsar export WORKDIR OUTDIR   # topsApp run directory -> COG products + quicklook PNGs
     dinsar isce2 [--need]          # which topsApp.py the workflow runs, and its ISCE2 version
     dinsar schema                  # the configuration's JSON schema
+    dinsar defaults                # config/config.yaml: every setting, its default, its meaning
 
 ``python -m dinsar ...`` is the same. A user error prints one line and exits 1, no traceback.
 """
@@ -106,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="exit 3 unless it is ISCE2 >= 2.6.5 (make builds ISCE2 then)")  # fmt: skip
 
     sub.add_parser("schema", help="print the configuration's JSON schema")
+    sub.add_parser("defaults", help="print config/config.yaml (every setting with its meaning)")
     return parser
 
 
@@ -174,6 +176,13 @@ def cmd_isce2(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_defaults(args: argparse.Namespace) -> int:
+    from .config import defaults_yaml
+
+    sys.stdout.write(defaults_yaml())
+    return 0
+
+
 def cmd_schema(args: argparse.Namespace) -> int:
     from .config import json_schema
 
@@ -187,7 +196,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     configure_logging(None, logging.DEBUG if args.verbose else logging.INFO)
-    handlers = {"export": cmd_export, "isce2": cmd_isce2, "schema": cmd_schema}
+    handlers = {"export": cmd_export, "isce2": cmd_isce2, "schema": cmd_schema,
+                "defaults": cmd_defaults}  # fmt: skip
     try:
         return handlers[args.command](args)
     except DinsarError as exc:

@@ -36,10 +36,10 @@ class _Section(BaseModel):
 
 
 class Dates(_Section):
-    """Acquisition window, inclusive, in UTC."""
+    """Acquisition window (inclusive, UTC dates)."""
 
-    start: dt.date
-    end: dt.date
+    start: dt.date = Field(description="first date, e.g. 2025-12-20")
+    end: dt.date = Field(description="last date, e.g. 2026-01-10")
 
     @model_validator(mode="after")
     def _ordered(self) -> Dates:
@@ -51,14 +51,33 @@ class Dates(_Section):
 
 
 class Search(_Section):
+    """Which Sentinel-1 IW SLC scenes the ASF search keeps."""
+
     host: str | None = Field(
-        default=None, description="CMR host name; null = NASA's production CMR"
+        default=None, description="CMR host; null = NASA's production CMR (cmr.earthdata.nasa.gov)"
     )
-    flight_direction: Literal["ASCENDING", "DESCENDING"] | None = None
-    relative_orbits: list[Annotated[int, Field(ge=1, le=175)]] = Field(default_factory=list)
-    tracks: str | list[str] = "auto"
-    polarization: Literal["VV", "VH", "HH", "HV"] = "VV"
-    min_roi_coverage: float = Field(default=0.95, gt=0, le=1)
+    flight_direction: Literal["ASCENDING", "DESCENDING"] | None = Field(
+        default=None, description="ASCENDING | DESCENDING | null (both)"
+    )
+    relative_orbits: list[Annotated[int, Field(ge=1, le=175)]] = Field(
+        default_factory=list,
+        description="relative orbit (path) numbers to keep, e.g. [13]; [] = any",
+    )
+    tracks: str | list[str] = Field(
+        default="auto",
+        description="auto = the track with most usable dates (then best coverage); all = every "
+        "track, each processed separately; or a list of track ids '<path>_<ASC|DESC>', "
+        "e.g. [13_DESC]",
+    )
+    polarization: Literal["VV", "VH", "HH", "HV"] = Field(
+        default="VV", description="co-pol channel to process: VV | VH | HH | HV"
+    )
+    min_roi_coverage: float = Field(
+        default=0.95,
+        gt=0,
+        le=1,
+        description="a date is used only if its slices cover this fraction of the ROI",
+    )
 
     @field_validator("flight_direction", mode="before")
     @classmethod
@@ -85,12 +104,24 @@ class Search(_Section):
 
 
 class Network(_Section):
+    """How every download and search talks to the servers."""
+
     ca_bundle: str | None = Field(
-        default=None, description="PEM file of extra trusted CAs (e.g. a site proxy)"
+        default=None,
+        description="PEM file with extra trusted CAs (site proxy); null = system CAs",
     )
-    timeout: float = Field(default=60, gt=0)
-    retries: int = Field(default=5, ge=0, le=50)
-    backoff: float = Field(default=2.0, ge=0, le=600)
+    timeout: float = Field(
+        default=60, gt=0, description="seconds before a silent connection is abandoned (then retried)"
+    )
+    retries: int = Field(
+        default=5, ge=0, le=50, description="retries with exponential backoff on 5xx / dropped connections"
+    )
+    backoff: float = Field(
+        default=2.0,
+        ge=0,
+        le=600,
+        description="seconds before the first retry; doubles each time (capped at 60)",
+    )
 
     @field_validator("ca_bundle")
     @classmethod
@@ -101,11 +132,26 @@ class Network(_Section):
 
 
 class Pairs(_Section):
-    sequential: int = Field(default=1, ge=0)
-    max_temporal_baseline: float | None = Field(default=None, gt=0)
-    max_perpendicular_baseline: float | None = Field(default=None, gt=0)
-    explicit: list[str] = Field(default_factory=list)
-    single_reference: str | None = None
+    """Interferogram network. The base network is single_reference (a star) if set, else
+    `sequential` (each date with its next n dates) if n > 0, else all pairs allowed by the
+    baseline limits. The limits then filter it, and `explicit` pairs are always added."""
+
+    sequential: int = Field(default=1, ge=0, description="n nearest later dates per date (0 = off)")
+    max_temporal_baseline: float | None = Field(
+        default=None, gt=0, description="days; null = no limit"
+    )
+    max_perpendicular_baseline: float | None = Field(
+        default=None,
+        gt=0,
+        description="metres (|Bperp| from the records' state vectors); null = no limit",
+    )
+    explicit: list[str] = Field(
+        default_factory=list,
+        description='extra pairs, e.g. ["20251220_20260101"] (reference first)',
+    )
+    single_reference: str | None = Field(
+        default=None, description="YYYYMMDD: pair every date with this one"
+    )
 
     @field_validator("explicit", mode="before")
     @classmethod
@@ -146,30 +192,48 @@ class Pairs(_Section):
 
 
 class Cache(_Section):
-    slc: str | None = None
-    orbits: str | None = None
-    dem_tiles: str | None = None
+    """Shared download caches; null = <workspace>/cache/<kind>. Point several workspaces at the
+    same directories to download each scene, orbit and DEM tile only once."""
+
+    slc: str | None = Field(default=None, description="SLC zips (4-8 GB each)")
+    orbits: str | None = Field(default=None, description="orbit files (.EOF) and AUX_CAL")
+    dem_tiles: str | None = Field(default=None, description="DEM tiles downloaded by dem_stitcher")
 
 
 class Dem(_Section):
-    source: Literal["glo_30", "glo_90", "srtm_v3", "nasadem", "3dep"] = "glo_30"
-    buffer: float = Field(default=0.2, ge=0, le=5)
-    file: str | None = None
-    file_vertical_datum: Literal["ellipsoid", "egm08", "egm96"] | None = None
+    """The DEM of each track: it covers the bursts topsApp processes, plus the buffer."""
+
+    source: Literal["glo_30", "glo_90", "srtm_v3", "nasadem", "3dep"] = Field(
+        default="glo_30",
+        description="dem_stitcher dataset: glo_30 | glo_90 | srtm_v3 | nasadem | 3dep",
+    )
+    buffer: float = Field(
+        default=0.2,
+        ge=0,
+        le=5,
+        description="degrees added around the bursts topsApp processes (prevents runTopo edge "
+        "errors)",
+    )
+    file: str | None = Field(
+        default=None, description="your own DEM (GeoTIFF, any CRS) instead of downloading one"
+    )
+    file_vertical_datum: Literal["ellipsoid", "egm08", "egm96"] | None = Field(
+        default=None, description="required with `file`: ellipsoid | egm08 | egm96"
+    )
     geocode_resample: Literal["auto"] | Annotated[int, Field(ge=1, le=10)] = Field(
         default="auto",
-        description="Posting of the geocoded products, in DEM samples: auto = as fine as the "
-        "multilooked data (2 for GLO-30 at 7x19 looks), or a whole factor of the DEM posting",
+        description="products posting in DEM samples: auto = as fine as the multilooked data "
+        "(2 for GLO-30 at 7x19 looks), or a whole factor 1..10",
     )
     tiles_url: str | None = Field(
         default=None,
-        description="Mirror of the DEM tiles: replaces scheme and host of each tile URL in "
-        "dem_stitcher's tile index, the path is kept (mirrors, tests)",
+        description="DEM tile mirror: replaces scheme+host of dem_stitcher's tile URLs (the path "
+        "is kept); null = the public dataset buckets",
     )
     geoid: str | None = Field(
         default=None,
-        description="Geoid raster (path or URL) for geoid -> ellipsoid heights; null = "
-        "dem_stitcher's default for the source (EGM2008 for glo_30/glo_90)",
+        description="geoid raster (path or URL) for geoid -> ellipsoid heights; null = "
+        "dem_stitcher's default (EGM2008 for glo_30/glo_90, read remotely)",
     )
 
     @model_validator(mode="after")
@@ -186,35 +250,127 @@ class Dem(_Section):
 
 
 class Orbits(_Section):
-    precise_only: bool = False
-    source: Literal["asf", "cdse"] = "asf"
-    asf_url: str | None = Field(default=None, description="Override of the ASF orbit bucket URL")
-    margin_seconds: float = Field(default=60, ge=0)
+    """Orbit files per date, and AUX_CAL for the scenes that need it."""
+
+    precise_only: bool = Field(
+        default=False,
+        description="true: a missing POEORB is an error instead of falling back to RESORB",
+    )
+    source: Literal["asf", "cdse"] = Field(
+        default="asf",
+        description="asf (public S3 bucket, no login) | cdse (Copernicus Data Space, login)",
+    )
+    asf_url: str | None = Field(
+        default=None, description="orbit bucket URL override (mirror); null = ASF's bucket"
+    )
+    margin_seconds: float = Field(
+        default=60,
+        ge=0,
+        description="the orbit must cover the acquisition plus this margin on both sides",
+    )
     aux_cal_url: str | None = Field(
         default=None,
-        description="Where S1A/S1B_AUX_CAL_<version>.zip are fetched from; null = the ESA SAR MPC",
+        description="where S1A/S1B_AUX_CAL zips come from (only IPF 002.36 scenes need them); "
+        "null = the ESA SAR Mission Performance Cluster (sar-mpc.eu)",
     )
 
 
 class Download(_Section):
-    chunk_mb: float = Field(default=8, gt=0, le=1024)
-    disk_margin_gb: float = Field(default=5, ge=0)
-    edl_host: str = "urs.earthdata.nasa.gov"
-    progress_seconds: float = Field(default=30, gt=0, le=3600)
+    """SLC downloads through Earthdata Login."""
+
+    chunk_mb: float = Field(
+        default=8,
+        gt=0,
+        le=1024,
+        description="HTTP read size; a dropped transfer resumes from the last whole chunk",
+    )
+    disk_margin_gb: float = Field(
+        default=5, ge=0, description="keep this much free space beyond the bytes still to download"
+    )
+    edl_host: str = Field(
+        default="urs.earthdata.nasa.gov",
+        description="Earthdata Login host (the .netrc machine name)",
+    )
+    progress_seconds: float = Field(
+        default=30,
+        gt=0,
+        le=3600,
+        description="a progress line in the download log every this many seconds",
+    )
+
+
+def topsapp(name: str) -> dict[str, Any]:
+    """Field metadata: the setting goes into topsApp.xml as property ``name``, unchanged."""
+    return {"x-topsapp": name}
+
+
+# Field metadata: the setting does not change topsApp.xml, so changing it reruns no pair.
+KEEPS_PAIRS: dict[str, Any] = {"x-reruns-pairs": False}
 
 
 class Isce(_Section):
-    azimuth_looks: PositiveInt = 7
-    range_looks: PositiveInt = 19
-    filter_strength: float = Field(default=0.5, ge=0, le=1)
-    unwrap: bool = True
-    unwrapper: Literal["snaphu_mcf", "snaphu", "icu"] = "snaphu_mcf"
-    esd: bool = True
-    esd_coherence_threshold: float = Field(default=0.85, gt=0, le=1)
-    ionosphere: bool = False
-    use_virtual_files: bool = True
-    swaths: Literal["auto"] | list[Annotated[int, Field(ge=1, le=3)]] = "auto"
-    geocode_margin: float = Field(default=0.05, ge=0, le=2)
+    """topsApp.py settings. Those marked x-topsapp in config/schema.json go into topsApp.xml
+    as they are; a change to any setting but topsapp, threads and min_free_gb re-makes the
+    pairs' topsApp.xml and reruns them."""
+
+    azimuth_looks: PositiveInt = Field(
+        default=7,
+        description="multilook factor in azimuth for the merged/geocoded products",
+        json_schema_extra=topsapp("azimuth looks"),
+    )
+    range_looks: PositiveInt = Field(
+        default=19, description="multilook factor in range", json_schema_extra=topsapp("range looks")
+    )
+    filter_strength: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="Goldstein-Werner filter exponent (0 = off .. 1 = strong)",
+        json_schema_extra=topsapp("filter strength"),
+    )
+    unwrap: bool = Field(
+        default=True,
+        description="unwrap the filtered interferogram",
+        json_schema_extra=topsapp("do unwrap"),
+    )
+    unwrapper: Literal["snaphu_mcf", "snaphu", "icu"] = Field(
+        default="snaphu_mcf",
+        description="snaphu_mcf | snaphu | icu",
+        json_schema_extra=topsapp("unwrapper name"),
+    )
+    esd: bool = Field(
+        default=True,
+        description="enhanced spectral diversity (azimuth coregistration refinement); off by "
+        "itself for a pair with fewer than 2 common bursts per swath",
+        json_schema_extra=topsapp("do ESD"),
+    )
+    esd_coherence_threshold: float = Field(
+        default=0.85,
+        gt=0,
+        le=1,
+        description="ESD uses overlap pixels above this coherence",
+        json_schema_extra=topsapp("ESD coherence threshold"),
+    )
+    ionosphere: bool = Field(
+        default=False,
+        description="split-spectrum ionospheric correction (slow)",
+        json_schema_extra=topsapp("do ionosphere correction"),
+    )
+    use_virtual_files: bool = Field(
+        default=True,
+        description="bursts read in place from the SLC zips (saves disk)",
+        json_schema_extra=topsapp("use virtual files"),
+    )
+    swaths: Literal["auto"] | list[Annotated[int, Field(ge=1, le=3)]] = Field(
+        default="auto",
+        description="auto = only the swaths whose bursts intersect the ROI; or e.g. [1, 2]",
+    )
+    geocode_margin: float = Field(
+        default=0.05,
+        ge=0,
+        le=2,
+        description="degrees added around the ROI for the geocode bounding box",
+    )
     geocode_list: list[str] = Field(
         default_factory=lambda: [
             "merged/filt_topophase.unw",
@@ -223,17 +379,24 @@ class Isce(_Section):
             "merged/phsig.cor",
             "merged/los.rdr",
             "merged/filt_topophase.unw.conncomp",
-        ]
+        ],
+        description="files geocoded by topsApp (must start with merged/)",
     )
     topsapp: str | list[str] | None = Field(
         default=None,
-        description="Command that runs topsApp.py; null = find topsApp.py on PATH or in $ISCE_HOME",
+        description='command running topsApp.py, e.g. "apptainer exec isce2.sif topsApp.py" or a '
+        "list; null = the project's ISCE2 build, else topsApp.py on PATH or in "
+        "$ISCE_HOME/applications",
+        json_schema_extra=KEEPS_PAIRS,
     )
-    threads: PositiveInt = 4
+    threads: PositiveInt = Field(
+        default=4, description="OpenMP threads per topsApp step", json_schema_extra=KEEPS_PAIRS
+    )
     min_free_gb: Literal["auto"] | Annotated[float, Field(ge=0)] = Field(
         default="auto",
-        description="Free disk a pair needs before topsApp starts: auto = its bursts x 2 GB of "
-        "intermediates, or a number of GB (0 = no check)",
+        description="free disk a pair needs before its topsApp run starts: auto = its bursts x "
+        "2 GB of intermediates (dinsar_pair.json), or a number of GB; 0 turns the check off",
+        json_schema_extra=KEEPS_PAIRS,
     )
 
     @field_validator("geocode_list")
@@ -249,8 +412,18 @@ class Isce(_Section):
 
 
 class Products(_Section):
-    reference_point: Literal["auto"] | list[float] | None = None
-    coherence_threshold: float = Field(default=0.3, ge=0, le=1)
+    """The pairs' products."""
+
+    reference_point: Literal["auto"] | list[float] | None = Field(
+        default=None,
+        description="null | auto (high-coherence area) | [lat, lon]: displacement set to 0 there",
+    )
+    coherence_threshold: float = Field(
+        default=0.3,
+        ge=0,
+        le=1,
+        description="pixels below are flagged in the coherence mask (data are kept)",
+    )
 
     @field_validator("reference_point")
     @classmethod
@@ -266,10 +439,25 @@ class Products(_Section):
 class Config(_Section):
     """Every user setting of the workflow. Unknown keys are rejected."""
 
-    workspace: str = "insar_workspace"
-    roi: str | list[float]
+    workspace: str = Field(
+        default="insar_workspace",
+        description="Everything a run writes goes under this directory (the seed toolkit's name).",
+    )
+    roi: str | list[float] = Field(
+        description="Area of interest, lon/lat (EPSG:4326). One of:\n"
+        '  a WKT polygon:  "POLYGON ((129.2 42.2, 129.3 42.2, 129.3 42.3, 129.2 42.3, 129.2 '
+        '42.2))"\n'
+        "  a bbox:         [W, S, E, N]            e.g. [129.2, 42.2, 129.3, 42.3]\n"
+        "  a GeoJSON file: path/to/area.geojson    (all polygons in it are merged)"
+    )
     dates: Dates
-    inventory: str | None = None
+    inventory: str | None = Field(
+        default=None,
+        description="A saved search to use instead of querying ASF (no network needed to plan): "
+        "an asf_search GeoJSON export (results.geojson()) or a "
+        "<workspace>/inventory/scenes.geojson written by an earlier run. null = search ASF "
+        "online.",
+    )
     search: Search = Field(default_factory=Search)
     network: Network = Field(default_factory=Network)
     pairs: Pairs = Field(default_factory=Pairs)
@@ -278,7 +466,11 @@ class Config(_Section):
     orbits: Orbits = Field(default_factory=Orbits)
     download: Download = Field(default_factory=Download)
     isce: Isce = Field(default_factory=Isce)
-    keep: Literal["products", "all"] = "products"
+    keep: Literal["products", "all"] = Field(
+        default="products",
+        description="What to keep once a pair is geocoded: products (delete the 50-150 GB of "
+        "intermediates, keep merged/*.geo, metadata and logs) | all",
+    )
     products: Products = Field(default_factory=Products)
 
     @field_validator("roi", mode="before")
@@ -421,3 +613,94 @@ def json_schema() -> dict[str, Any]:
     schema = {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}
     schema["title"] = "dInSAR-Toolkit configuration"
     return schema
+
+
+# --- where each setting goes ------------------------------------------------------------------
+
+
+def _extra(field: Any) -> dict[str, Any]:
+    extra = field.json_schema_extra
+    return extra if isinstance(extra, dict) else {}
+
+
+def topsapp_properties(isce: Isce) -> dict[str, Any]:
+    """topsApp.xml property name -> value, for every setting that goes in as it is."""
+    return {
+        _extra(field)["x-topsapp"]: getattr(isce, name)
+        for name, field in Isce.model_fields.items()
+        if "x-topsapp" in _extra(field)
+    }
+
+
+def xml_settings(isce: Isce) -> dict[str, Any]:
+    """The settings that shape topsApp.xml: a change re-makes it and reruns the pairs."""
+    keep = {n for n, f in Isce.model_fields.items() if _extra(f).get("x-reruns-pairs") is False}
+    return isce.model_dump(exclude=keep)
+
+
+# --- config/config.yaml, generated from the models --------------------------------------------
+
+DEFAULTS_HEADER = """\
+# dInSAR-Toolkit defaults. Every key the workflow reads is here, with its meaning.
+# Give your own values in a second file:  snakemake --configfile config/roi.yaml
+# Unknown keys are rejected (typos never pass silently). Schema: config/schema.json.
+# Generated from scripts/dinsar/config.py (python -m dinsar defaults > config/config.yaml).
+"""
+_COMMENT_COLUMN = 28
+_WIDTH = 100
+
+
+def _yaml_value(value: Any) -> str:
+    import yaml
+
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    text = yaml.safe_dump(value, default_flow_style=True, width=10_000).strip()
+    return text.removesuffix("\n...").removesuffix("...").strip()
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    import textwrap
+
+    lines: list[str] = []
+    for paragraph in text.split("\n"):
+        indent = len(paragraph) - len(paragraph.lstrip())
+        lines += textwrap.wrap(paragraph, width=width, subsequent_indent=" " * indent,
+                               break_on_hyphens=False) or [""]  # fmt: skip
+    return lines
+
+
+def _section_lines(model: type[BaseModel], values: BaseModel | None, indent: str) -> list[str]:
+    out: list[str] = []
+    for name, field in model.model_fields.items():
+        value = getattr(values, name) if values is not None else None
+        if isinstance(value, list) and len(value) > 3:  # long lists: one item per line
+            head = f"{indent}{name}:"
+            body = [f"{indent}  - {_yaml_value(v)}" for v in value]
+        else:
+            head, body = f"{indent}{name}: {_yaml_value(value)}", []
+        column = max(_COMMENT_COLUMN, len(head) + 1)
+        comment = _wrap(field.description or "", _WIDTH - column - 2)
+        out.append(f"{head.ljust(column)}# {comment[0]}")
+        out += [f"{' ' * column}# {line}" for line in comment[1:]]
+        out += body
+    return out
+
+
+def defaults_yaml() -> str:
+    """config/config.yaml: every key with its default and its description as a comment."""
+    lines = [DEFAULTS_HEADER.rstrip("\n")]
+    for name, field in Config.model_fields.items():
+        lines.append("")
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            doc = " ".join((annotation.__doc__ or "").split())
+            lines += [f"# {line}" for line in _wrap(doc, _WIDTH - 2)] if doc else []
+            lines.append(f"{name}:")
+            default = None if field.is_required() else field.get_default(call_default_factory=True)
+            lines += _section_lines(annotation, default, "  ")
+        else:
+            lines += [f"# {line}" for line in _wrap(field.description or "", _WIDTH - 2)]
+            default = None if field.is_required() else field.get_default(call_default_factory=True)
+            lines.append(f"{name}: {_yaml_value(default)}")
+    return "\n".join(lines) + "\n"

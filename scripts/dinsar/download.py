@@ -36,6 +36,7 @@ from urllib.parse import urlsplit
 
 import requests
 
+from .config import Download, Network
 from .errors import DinsarError
 from .integrity import record_verified
 from .retry import backoff_delays
@@ -91,28 +92,14 @@ class Target:
         return self.dest.with_name(self.dest.name + ".lock")
 
 
-@dataclass(frozen=True)
-class Policy:
-    """Transfer settings (from the ``download`` and ``network`` config sections)."""
-
-    chunk_bytes: int = 8 * MiB
-    retries: int = 5
-    backoff: float = 2.0
-    timeout: float = 60.0
-    progress_seconds: float = 30.0
-
-    @classmethod
-    def from_config(cls, cfg: Any) -> Policy:
-        return cls(
-            chunk_bytes=max(int(cfg.download.chunk_mb * MiB), 1024),
-            retries=cfg.network.retries,
-            backoff=cfg.network.backoff,
-            timeout=cfg.network.timeout,
-            progress_seconds=cfg.download.progress_seconds,
-        )
+# The config sections that steer a transfer (network: timeout and retries; download: chunk
+# size and progress lines), at their defaults when a caller gives none.
+DEFAULT_NETWORK = Network()
+DEFAULT_DOWNLOAD = Download()
 
 
-DEFAULT_POLICY = Policy()
+def chunk_bytes(settings: Download) -> int:
+    return max(int(settings.chunk_mb * MiB), 1024)
 
 
 @dataclass
@@ -193,7 +180,7 @@ class _LineWriter:
         self._out.flush()
 
 
-def _progress(target: Target, initial: int, policy: Policy, out: IO[str] | None) -> Any:
+def _progress(target: Target, initial: int, settings: Download, out: IO[str] | None) -> Any:
     from tqdm import tqdm
 
     return tqdm(
@@ -205,7 +192,7 @@ def _progress(target: Target, initial: int, policy: Policy, out: IO[str] | None)
         unit_divisor=1000,
         file=_LineWriter(out) if out is not None else None,
         disable=out is None,
-        mininterval=policy.progress_seconds,
+        mininterval=settings.progress_seconds,
         ascii=True,
         ncols=110,
     )
@@ -309,10 +296,12 @@ def _network_error(target: Target, exc: BaseException) -> DownloadError:
 class _Transfer:
     """State of one file's download across attempts (hash of the bytes in .part so far)."""
 
-    def __init__(self, target: Target, session: requests.Session, policy: Policy) -> None:
+    def __init__(self, target: Target, session: requests.Session, network: Network,
+                 settings: Download) -> None:  # fmt: skip
         self.target = target
         self.session = session
-        self.policy = policy
+        self.network = network
+        self.settings = settings
         self.outcome = Outcome(target.dest)
         self.digest = hashlib.md5()  # noqa: S324 - integrity check against ASF's md5
         self.hashing = bool(target.md5)  # no published checksum: no CPU spent on one
@@ -347,13 +336,13 @@ class _Transfer:
 
     def attempt(self, bar: Any) -> bool:
         """One GET from the current offset; True once every byte is in .part."""
-        target, policy = self.target, self.policy
+        target = self.target
         headers = {"Accept-Encoding": "identity"}  # byte counts must be the file's
         if self.have:
             headers["Range"] = f"bytes={self.have}-"
         self.outcome.requests += 1
         self.outcome.offsets.append(self.have)
-        timeout = (policy.timeout, policy.timeout)
+        timeout = (self.network.timeout, self.network.timeout)
         with self.session.get(target.url, headers=headers, stream=True, timeout=timeout) as resp:
             if resp.status_code == 416 and self.have:
                 if self.complete():
@@ -374,7 +363,7 @@ class _Transfer:
                 # offset is used again, so a resume starts right after the last whole chunk.
                 pending: Future[None] | None = None
                 try:
-                    for chunk in resp.iter_content(chunk_size=policy.chunk_bytes):
+                    for chunk in resp.iter_content(chunk_size=chunk_bytes(self.settings)):
                         if chunk:
                             if pending is not None:
                                 pending.result()
@@ -411,7 +400,8 @@ class _Transfer:
 def download(
     target: Target,
     session: requests.Session,
-    policy: Policy = DEFAULT_POLICY,
+    network: Network = DEFAULT_NETWORK,
+    settings: Download = DEFAULT_DOWNLOAD,
     progress: IO[str] | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Outcome:
@@ -427,10 +417,10 @@ def download(
                 return Outcome(dest, skipped=True)
             log.warning("%s exists but is incomplete or corrupt; downloading it again", dest)
             dest.unlink()
-        transfer = _Transfer(target, session, policy)
+        transfer = _Transfer(target, session, network, settings)
         try:
             transfer.start()
-            _transfer_all(transfer, policy, progress, sleep)
+            _transfer_all(transfer, progress, sleep)
         finally:
             transfer.writer.shutdown()
         _finish(transfer)
@@ -439,15 +429,14 @@ def download(
 
 def _transfer_all(
     transfer: _Transfer,
-    policy: Policy,
     progress: IO[str] | None,
     sleep: Callable[[float], None],
 ) -> None:
     """Request the rest of the file until it is all in .part, retrying what can be retried."""
     target = transfer.target
-    delays = backoff_delays(policy.retries, policy.backoff)
+    delays = backoff_delays(transfer.network.retries, transfer.network.backoff)
     failures = 0
-    with _progress(target, transfer.have, policy, progress) as bar:
+    with _progress(target, transfer.have, transfer.settings, progress) as bar:
         done = transfer.complete()
         while not done:
             before = transfer.have
@@ -529,14 +518,14 @@ def _finish(transfer: _Transfer) -> None:
     )
 
 
-def probe(target: Target, session: requests.Session, policy: Policy = Policy()) -> int:
+def probe(target: Target, session: requests.Session, network: Network = DEFAULT_NETWORK) -> int:
     """Ask for the first byte of ``target`` (through the whole login redirect chain).
 
     This is the preflight credential check: it proves that Earthdata Login accepts the
     credentials *and* that the data may be downloaded (EULA), for one byte. Returns the
     HTTP status; raises AuthError / DownloadError like a download would.
     """
-    delays = backoff_delays(policy.retries, policy.backoff)
+    delays = backoff_delays(network.retries, network.backoff)
     failures = 0
     while True:
         try:
@@ -544,7 +533,7 @@ def probe(target: Target, session: requests.Session, policy: Policy = Policy()) 
                 target.url,
                 headers={"Range": "bytes=0-0", "Accept-Encoding": "identity"},
                 stream=True,
-                timeout=(policy.timeout, policy.timeout),
+                timeout=(network.timeout, network.timeout),
             ) as resp:
                 check_response(resp, target, session)
                 return resp.status_code
@@ -563,7 +552,7 @@ def preflight(
     cache_dir: Path,
     margin_bytes: int,
     session_factory: Callable[[], requests.Session],
-    policy: Policy = DEFAULT_POLICY,
+    network: Network = DEFAULT_NETWORK,
 ) -> dict[str, Any]:
     """Before the first byte: free disk for what is still missing, then one login check.
 
@@ -593,7 +582,7 @@ def preflight(
         return report
     session = session_factory()
     first = next(t for t in targets if not (t.dest.is_file() and t.dest.stat().st_size == t.size))
-    probe(first, session, policy)
+    probe(first, session, network)
     credentials = getattr(getattr(session, "auth", None), "credentials", None)
     report["credentials"] = credentials.source if credentials is not None else None
     report["checked_with"] = first.name

@@ -20,10 +20,13 @@ import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import DinsarError
 from .isce_image import IsceImageError, read_image
+
+if TYPE_CHECKING:  # the checks run inside an ISCE environment too: no pydantic needed there
+    from .config import Isce
 
 log = logging.getLogger(__name__)
 
@@ -153,6 +156,10 @@ class Sensor:
 
 @dataclass(frozen=True)
 class TopsAppConfig:
+    """One pair's topsApp.xml: its own inputs, and the isce settings (dinsar.config.Isce) that
+    go in as they are (``topsapp_properties``), with the pair's own ``overrides`` of those
+    (by topsApp property name, e.g. ESD off for a one-burst pair)."""
+
     reference: Sensor
     secondary: Sensor
     swaths: tuple[int, ...]
@@ -160,17 +167,10 @@ class TopsAppConfig:
     geocode_bbox_snwe: tuple[float, float, float, float]
     dem: str
     geocode_dem: str
+    isce: Isce
     polarization: str = "vv"
-    range_looks: int = 19
-    azimuth_looks: int = 7
-    filter_strength: float = 0.5
-    unwrap: bool = True
-    unwrapper: str = "snaphu_mcf"
-    esd: bool = True
-    esd_coherence_threshold: float = 0.85
-    ionosphere: bool = False
-    use_virtual_files: bool = True
     geocode_list: tuple[str, ...] = field(default_factory=tuple)
+    overrides: dict[str, Any] = field(default_factory=dict)
 
 
 def snwe(bounds_wsen: Sequence[float], margin: float = 0.0) -> tuple[float, float, float, float]:
@@ -224,15 +224,10 @@ def render_topsapp_xml(cfg: TopsAppConfig) -> str:
     prop(app, "region of interest", list(cfg.roi_snwe))
     prop(app, "demFilename", cfg.dem)
     prop(app, "geocode demfilename", cfg.geocode_dem)
-    prop(app, "range looks", cfg.range_looks)
-    prop(app, "azimuth looks", cfg.azimuth_looks)
-    prop(app, "filter strength", float(cfg.filter_strength))
-    prop(app, "do ESD", cfg.esd)
-    prop(app, "ESD coherence threshold", float(cfg.esd_coherence_threshold))
-    prop(app, "use virtual files", cfg.use_virtual_files)
-    prop(app, "do unwrap", cfg.unwrap)
-    prop(app, "unwrapper name", cfg.unwrapper)
-    prop(app, "do ionosphere correction", cfg.ionosphere)
+    from .config import topsapp_properties
+
+    for name, value in {**topsapp_properties(cfg.isce), **cfg.overrides}.items():
+        prop(app, name, value)
     prop(app, "geocode bounding box", list(cfg.geocode_bbox_snwe))
     prop(app, "geocode list", _literal(list(cfg.geocode_list)))
     ET.indent(root, space="  ")

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .atomic import atomic_path
+from .config import Pairs
 from .errors import DinsarError
 from .inventory import Acquisition, Scene
 
@@ -38,15 +39,6 @@ class Pair:
     @property
     def id(self) -> str:
         return pair_id(self.reference, self.secondary)
-
-
-@dataclass(frozen=True)
-class PairSettings:
-    sequential: int = 1
-    max_temporal_baseline: float | None = None
-    max_perpendicular_baseline: float | None = None
-    explicit: tuple[str, ...] = ()
-    single_reference: str | None = None
 
 
 def pair_id(reference: str, secondary: str) -> str:
@@ -167,7 +159,7 @@ def date_baselines(acquisitions: Sequence[Acquisition]) -> dict[str, float]:
 def build_network(
     dates: Sequence[str],
     baselines: Baselines,
-    settings: PairSettings,
+    settings: Pairs,
     track: str,
 ) -> list[Pair]:
     """Apply the pair strategies to one track's dates.
@@ -229,7 +221,7 @@ def build_network(
     return [Pair(track, r, s, days_between(r, s), baselines.pair(r, s)) for r, s in sorted(chosen)]
 
 
-def network_for_tracks(acquisitions: Iterable[Acquisition], settings: PairSettings) -> list[Pair]:
+def network_for_tracks(acquisitions: Iterable[Acquisition], settings: Pairs) -> list[Pair]:
     """Pairs of every selected track; pair ids must be unique across tracks."""
     by_track: dict[str, list[Acquisition]] = {}
     for acq in acquisitions:

@@ -10,26 +10,16 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-from .config import Config
+from .config import Config, Pairs
 from .errors import DinsarError
 from .inventory import Acquisition, Scene, load_saved_search, read_dates_table
-from .pairs import Pair, PairSettings, network_for_tracks
-
-
-def pair_settings(cfg: Config) -> PairSettings:
-    return PairSettings(
-        sequential=cfg.pairs.sequential,
-        max_temporal_baseline=cfg.pairs.max_temporal_baseline,
-        max_perpendicular_baseline=cfg.pairs.max_perpendicular_baseline,
-        explicit=tuple(cfg.pairs.explicit),
-        single_reference=cfg.pairs.single_reference,
-    )
+from .pairs import Pair, network_for_tracks
 
 
 @dataclass
 class Stack:
     acquisitions: list[Acquisition]  # every assessed acquisition, used or not
-    settings: PairSettings
+    settings: Pairs
     scenes_by_granule: dict[str, Scene] = field(default_factory=dict)
 
     @classmethod
@@ -54,7 +44,7 @@ class Stack:
                     reason=row["reason"],
                 )
             )
-        return cls(acquisitions, pair_settings(cfg), scenes)
+        return cls(acquisitions, cfg.pairs, scenes)
 
     @cached_property
     def used(self) -> list[Acquisition]:
