@@ -101,6 +101,8 @@ def test_example_roi_config_matches_the_seed() -> None:
         ({"isce__range_looks": 0}, ["isce.range_looks: got 0; must be >= 1"]),
         ({"search__min_roi_coverage": 1.5}, ["search.min_roi_coverage: got 1.5; must be <= 1"]),
         ({"dem__buffer": -0.1}, ["dem.buffer: got -0.1; must be >= 0"]),
+        # a list entry is named by its index
+        ({"isce__swaths": [1, 5]}, ["isce.swaths.1: got 5; must be <= 3"]),
         # pairs
         (
             {"pairs__explicit": ["20260101_20251220"]},

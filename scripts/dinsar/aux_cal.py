@@ -28,7 +28,8 @@ log = logging.getLogger(__name__)
 
 AUX_CAL_BASE_URL = "https://sar-mpc.eu/files"
 AUX_CAL_VERSION = "20241128"  # the bundle that contains every AUX_CAL, old ones included
-IPF_NEEDING_AUX_CAL = "002.36"
+# IPF 002.36 products need the AUX_CAL of their date (ISCE reads the antenna pattern there)
+IPF_NEEDING_AUX_CAL = 2.36
 
 
 class AuxCalError(DinsarError):
@@ -36,11 +37,11 @@ class AuxCalError(DinsarError):
 
 
 def needs_aux_cal(ipf: str | None) -> bool:
-    """True for IPF 002.36 ("002.36", "2.36")."""
+    """True for IPF 002.36, however written ("002.36", "2.36"). The one place that decides."""
     if not ipf:
         return False
     try:
-        return abs(float(ipf) - 2.36) < 1e-6
+        return abs(float(ipf) - IPF_NEEDING_AUX_CAL) < 1e-6
     except ValueError:
         return False
 

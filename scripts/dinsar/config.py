@@ -530,7 +530,8 @@ def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
 
 
 def _format_error(err: dict[str, Any]) -> str:
-    loc = tuple(p for p in err["loc"] if not isinstance(p, int) or True)
+    # list indices stay in the key (pairs.explicit.2): they say which entry is wrong
+    loc = tuple(err["loc"])
     key = ".".join(str(p) for p in loc) or "config"
     kind = err["type"]
     value = err.get("input")

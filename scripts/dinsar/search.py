@@ -187,10 +187,7 @@ def run_search(cfg: Config, inventory_path: Path, dates_path: Path) -> SearchOut
     roi = parse_roi(cfg.roi)
     query = describe_query(cfg, roi)
     if cfg.inventory:
-        try:
-            found = load_saved_search(cfg.inventory)
-        except InventoryError:
-            raise
+        found = load_saved_search(cfg.inventory)
         log.info("read %d scene(s) from saved search %s", len(found), cfg.inventory)
     else:
         found = search_asf(cfg, roi)
