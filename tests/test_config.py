@@ -116,6 +116,10 @@ def test_example_roi_config_matches_the_seed() -> None:
         # files that must exist
         ({"inventory": "nowhere.geojson"}, ["inventory: saved search 'nowhere.geojson' not found"]),
         ({"isce__geocode_list": ["filt_topophase.unw"]}, ["isce.geocode_list", "'merged/'"]),
+        (
+            {"network__ca_bundle": "nowhere.pem"},
+            ["network.ca_bundle: CA bundle 'nowhere.pem' not found", "PEM file or null"],
+        ),
     ],
 )
 def test_bad_config_gives_clear_message(changes: dict, expected: list[str]) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -29,6 +30,15 @@ PAIR_RE = re.compile(r"^\d{8}_\d{8}$")
 DATE_RE = re.compile(r"^\d{8}$")
 
 PositiveInt = Annotated[int, Field(ge=1)]
+
+
+def _pem_file_exists(value: str) -> str:
+    if not Path(value).is_file():
+        raise ValueError(f"CA bundle {value!r} not found; give the path of a PEM file or null")
+    return value
+
+
+PemFile = Annotated[str, AfterValidator(_pem_file_exists)]
 
 
 class _Section(BaseModel):
@@ -72,10 +82,8 @@ class Search(_Section):
     polarization: Literal["VV", "VH", "HH", "HV"] = Field(
         default="VV", description="co-pol channel to process: VV | VH | HH | HV"
     )
-    min_roi_coverage: float = Field(
+    min_roi_coverage: Annotated[float, Field(gt=0, le=1)] = Field(
         default=0.95,
-        gt=0,
-        le=1,
         description="a date is used only if its slices cover this fraction of the ROI",
     )
 
@@ -106,29 +114,22 @@ class Search(_Section):
 class Network(_Section):
     """How every download and search talks to the servers."""
 
-    ca_bundle: str | None = Field(
+    ca_bundle: PemFile | None = Field(
         default=None,
         description="PEM file with extra trusted CAs (site proxy); null = system CAs",
     )
-    timeout: float = Field(
-        default=60, gt=0, description="seconds before a silent connection is abandoned (then retried)"
+    timeout: Annotated[float, Field(gt=0)] = Field(
+        default=60,
+        description="seconds before a silent connection is abandoned (then retried)",
     )
-    retries: int = Field(
-        default=5, ge=0, le=50, description="retries with exponential backoff on 5xx / dropped connections"
+    retries: Annotated[int, Field(ge=0, le=50)] = Field(
+        default=5,
+        description="retries with exponential backoff on 5xx / dropped connections",
     )
-    backoff: float = Field(
+    backoff: Annotated[float, Field(ge=0, le=600)] = Field(
         default=2.0,
-        ge=0,
-        le=600,
         description="seconds before the first retry; doubles each time (capped at 60)",
     )
-
-    @field_validator("ca_bundle")
-    @classmethod
-    def _ca_exists(cls, value: str | None) -> str | None:
-        if value is not None and not Path(value).is_file():
-            raise ValueError(f"CA bundle {value!r} not found; give the path of a PEM file or null")
-        return value
 
 
 class Pairs(_Section):
@@ -136,13 +137,14 @@ class Pairs(_Section):
     `sequential` (each date with its next n dates) if n > 0, else all pairs allowed by the
     baseline limits. The limits then filter it, and `explicit` pairs are always added."""
 
-    sequential: int = Field(default=1, ge=0, description="n nearest later dates per date (0 = off)")
-    max_temporal_baseline: float | None = Field(
-        default=None, gt=0, description="days; null = no limit"
+    sequential: Annotated[int, Field(ge=0)] = Field(
+        default=1, description="n nearest later dates per date (0 = off)"
     )
-    max_perpendicular_baseline: float | None = Field(
+    max_temporal_baseline: Annotated[float, Field(gt=0)] | None = Field(
+        default=None, description="days; null = no limit"
+    )
+    max_perpendicular_baseline: Annotated[float, Field(gt=0)] | None = Field(
         default=None,
-        gt=0,
         description="metres (|Bperp| from the records' state vectors); null = no limit",
     )
     explicit: list[str] = Field(
@@ -207,10 +209,8 @@ class Dem(_Section):
         default="glo_30",
         description="dem_stitcher dataset: glo_30 | glo_90 | srtm_v3 | nasadem | 3dep",
     )
-    buffer: float = Field(
+    buffer: Annotated[float, Field(ge=0, le=5)] = Field(
         default=0.2,
-        ge=0,
-        le=5,
         description="degrees added around the bursts topsApp processes (prevents runTopo edge "
         "errors)",
     )
@@ -263,9 +263,8 @@ class Orbits(_Section):
     asf_url: str | None = Field(
         default=None, description="orbit bucket URL override (mirror); null = ASF's bucket"
     )
-    margin_seconds: float = Field(
+    margin_seconds: Annotated[float, Field(ge=0)] = Field(
         default=60,
-        ge=0,
         description="the orbit must cover the acquisition plus this margin on both sides",
     )
     aux_cal_url: str | None = Field(
@@ -278,30 +277,31 @@ class Orbits(_Section):
 class Download(_Section):
     """SLC downloads through Earthdata Login."""
 
-    chunk_mb: float = Field(
+    chunk_mb: Annotated[float, Field(gt=0, le=1024)] = Field(
         default=8,
-        gt=0,
-        le=1024,
         description="HTTP read size; a dropped transfer resumes from the last whole chunk",
     )
-    disk_margin_gb: float = Field(
-        default=5, ge=0, description="keep this much free space beyond the bytes still to download"
+    disk_margin_gb: Annotated[float, Field(ge=0)] = Field(
+        default=5, description="keep this much free space beyond the bytes still to download"
     )
     edl_host: str = Field(
         default="urs.earthdata.nasa.gov",
         description="Earthdata Login host (the .netrc machine name)",
     )
-    progress_seconds: float = Field(
+    progress_seconds: Annotated[float, Field(gt=0, le=3600)] = Field(
         default=30,
-        gt=0,
-        le=3600,
         description="a progress line in the download log every this many seconds",
     )
 
 
-def topsapp(name: str) -> dict[str, Any]:
-    """Field metadata: the setting goes into topsApp.xml as property ``name``, unchanged."""
-    return {"x-topsapp": name}
+def topsapp_field(default: Any, prop: str, description: str, **constraints: Any) -> Any:
+    """A setting that goes into topsApp.xml as property ``prop``, unchanged (x-topsapp)."""
+    return Field(
+        default=default,
+        description=description,
+        json_schema_extra={"x-topsapp": prop},
+        **constraints,
+    )
 
 
 # Field metadata: the setting does not change topsApp.xml, so changing it reruns no pair.
@@ -313,62 +313,42 @@ class Isce(_Section):
     as they are; a change to any setting but topsapp, threads and min_free_gb re-makes the
     pairs' topsApp.xml and reruns them."""
 
-    azimuth_looks: PositiveInt = Field(
-        default=7,
-        description="multilook factor in azimuth for the merged/geocoded products",
-        json_schema_extra=topsapp("azimuth looks"),
+    azimuth_looks: PositiveInt = topsapp_field(
+        7, "azimuth looks", "multilook factor in azimuth for the merged/geocoded products"
     )
-    range_looks: PositiveInt = Field(
-        default=19, description="multilook factor in range", json_schema_extra=topsapp("range looks")
-    )
-    filter_strength: float = Field(
-        default=0.5,
+    range_looks: PositiveInt = topsapp_field(19, "range looks", "multilook factor in range")
+    filter_strength: float = topsapp_field(
+        0.5,
+        "filter strength",
+        "Goldstein-Werner filter exponent (0 = off .. 1 = strong)",
         ge=0,
         le=1,
-        description="Goldstein-Werner filter exponent (0 = off .. 1 = strong)",
-        json_schema_extra=topsapp("filter strength"),
     )
-    unwrap: bool = Field(
-        default=True,
-        description="unwrap the filtered interferogram",
-        json_schema_extra=topsapp("do unwrap"),
+    unwrap: bool = topsapp_field(True, "do unwrap", "unwrap the filtered interferogram")
+    unwrapper: Literal["snaphu_mcf", "snaphu", "icu"] = topsapp_field(
+        "snaphu_mcf", "unwrapper name", "snaphu_mcf | snaphu | icu"
     )
-    unwrapper: Literal["snaphu_mcf", "snaphu", "icu"] = Field(
-        default="snaphu_mcf",
-        description="snaphu_mcf | snaphu | icu",
-        json_schema_extra=topsapp("unwrapper name"),
+    esd: bool = topsapp_field(
+        True,
+        "do ESD",
+        "enhanced spectral diversity (azimuth coregistration refinement); off by itself for a "
+        "pair with fewer than 2 common bursts per swath",
     )
-    esd: bool = Field(
-        default=True,
-        description="enhanced spectral diversity (azimuth coregistration refinement); off by "
-        "itself for a pair with fewer than 2 common bursts per swath",
-        json_schema_extra=topsapp("do ESD"),
+    esd_coherence_threshold: float = topsapp_field(
+        0.85, "ESD coherence threshold", "ESD uses overlap pixels above this coherence", gt=0, le=1
     )
-    esd_coherence_threshold: float = Field(
-        default=0.85,
-        gt=0,
-        le=1,
-        description="ESD uses overlap pixels above this coherence",
-        json_schema_extra=topsapp("ESD coherence threshold"),
+    ionosphere: bool = topsapp_field(
+        False, "do ionosphere correction", "split-spectrum ionospheric correction (slow)"
     )
-    ionosphere: bool = Field(
-        default=False,
-        description="split-spectrum ionospheric correction (slow)",
-        json_schema_extra=topsapp("do ionosphere correction"),
-    )
-    use_virtual_files: bool = Field(
-        default=True,
-        description="bursts read in place from the SLC zips (saves disk)",
-        json_schema_extra=topsapp("use virtual files"),
+    use_virtual_files: bool = topsapp_field(
+        True, "use virtual files", "bursts read in place from the SLC zips (saves disk)"
     )
     swaths: Literal["auto"] | list[Annotated[int, Field(ge=1, le=3)]] = Field(
         default="auto",
         description="auto = only the swaths whose bursts intersect the ROI; or e.g. [1, 2]",
     )
-    geocode_margin: float = Field(
+    geocode_margin: Annotated[float, Field(ge=0, le=2)] = Field(
         default=0.05,
-        ge=0,
-        le=2,
         description="degrees added around the ROI for the geocode bounding box",
     )
     geocode_list: list[str] = Field(
@@ -418,10 +398,8 @@ class Products(_Section):
         default=None,
         description="null | auto (high-coherence area) | [lat, lon]: displacement set to 0 there",
     )
-    coherence_threshold: float = Field(
+    coherence_threshold: Annotated[float, Field(ge=0, le=1)] = Field(
         default=0.3,
-        ge=0,
-        le=1,
         description="pixels below are flagged in the coherence mask (data are kept)",
     )
 

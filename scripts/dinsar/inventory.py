@@ -195,6 +195,16 @@ def validate_url(url: Any, granule: str, where: str, fix: str = INVENTORY_FIX) -
     return text
 
 
+# Where each Scene field sits in an asf_search record and in our own inventory feature.
+ASF_KEYS = {
+    "granule": "sceneName", "md5": "md5sum", "path": "pathNumber", "frame": "frameNumber",
+    "flight_direction": "flightDirection", "start_time": "startTime", "stop_time": "stopTime",
+    "ipf": "pgeVersion", "center_lat": "centerLat", "center_lon": "centerLon",
+    "perpendicular_baseline": "perpendicularBaseline",
+}  # fmt: skip
+OWN_KEYS: dict[str, str] = {}  # our features use the field names
+
+
 def scene_from_properties(
     props: dict[str, Any],
     geometry: dict[str, Any] | None,
@@ -203,60 +213,55 @@ def scene_from_properties(
     fix: str = INVENTORY_FIX,
 ) -> Scene:
     """Build a Scene from asf_search product properties (search result or GeoJSON export)."""
-    try:
-        name = validate_granule(props["sceneName"], fix)
-        where = f"{where} {name}"
-        md5 = props.get("md5sum")
-        return Scene(
-            granule=name,
-            url=validate_url(_require(props, "url", where), name, where, fix),
-            bytes=int(_require(props, "bytes", where)),
-            md5=_check_md5(md5, where) if md5 else None,
-            footprint=_footprint(geometry, where),
-            path=int(_require(props, "pathNumber", where)),
-            frame=int(props["frameNumber"]) if props.get("frameNumber") is not None else None,
-            platform=_platform_code(_require(props, "platform", where)),
-            flight_direction=str(_require(props, "flightDirection", where)).upper(),
-            start_time=parse_time(_require(props, "startTime", where)),
-            stop_time=parse_time(_require(props, "stopTime", where)),
-            polarization=str(props.get("polarization") or ""),
-            orbit=int(props["orbit"]) if props.get("orbit") is not None else None,
-            ipf=str(props["pgeVersion"]) if props.get("pgeVersion") else None,
-            center_lat=float(_require(props, "centerLat", where)),
-            center_lon=float(_require(props, "centerLon", where)),
-            baseline=baseline,
-            perpendicular_baseline=_optional_float(props.get("perpendicularBaseline")),
-        )
-    except (TypeError, ValueError) as exc:
-        raise InventoryError(f"{where}: {exc}") from None
+    return _scene(props, ASF_KEYS, geometry, baseline, where, fix)
 
 
 def scene_from_feature(feature: dict[str, Any], where: str) -> Scene:
     """Build a Scene from one feature of our own inventory file."""
     props = feature.get("properties") or {}
+    return _scene(props, OWN_KEYS, feature.get("geometry"), props.get("baseline"), where)
+
+
+def _scene(
+    props: dict[str, Any],
+    keys: dict[str, str],
+    geometry: dict[str, Any] | None,
+    baseline: dict[str, Any] | None,
+    where: str,
+    fix: str = INVENTORY_FIX,
+) -> Scene:
+    def get(field: str) -> Any:
+        return props.get(keys.get(field, field))
+
+    def need(field: str) -> Any:
+        return _require(props, keys.get(field, field), where)
+
+    def optional_int(field: str) -> int | None:
+        return int(get(field)) if get(field) is not None else None
+
     try:
-        name = validate_granule(props.get("granule"))
+        name = validate_granule(get("granule"), fix)
         where = f"{where} ({name})"
-        md5 = props.get("md5")
+        md5 = get("md5")
         return Scene(
             granule=name,
-            url=validate_url(_require(props, "url", where), name, where),
-            bytes=int(_require(props, "bytes", where)),
+            url=validate_url(need("url"), name, where, fix),
+            bytes=int(need("bytes")),
             md5=_check_md5(md5, where) if md5 else None,
-            footprint=_footprint(feature.get("geometry"), where),
-            path=int(_require(props, "path", where)),
-            frame=int(props["frame"]) if props.get("frame") is not None else None,
-            platform=_platform_code(_require(props, "platform", where)),
-            flight_direction=str(_require(props, "flight_direction", where)).upper(),
-            start_time=parse_time(_require(props, "start_time", where)),
-            stop_time=parse_time(_require(props, "stop_time", where)),
-            polarization=str(props.get("polarization") or ""),
-            orbit=int(props["orbit"]) if props.get("orbit") is not None else None,
-            ipf=props.get("ipf"),
-            center_lat=float(_require(props, "center_lat", where)),
-            center_lon=float(_require(props, "center_lon", where)),
-            baseline=props.get("baseline"),
-            perpendicular_baseline=_optional_float(props.get("perpendicular_baseline")),
+            footprint=_footprint(geometry, where),
+            path=int(need("path")),
+            frame=optional_int("frame"),
+            platform=_platform_code(need("platform")),
+            flight_direction=str(need("flight_direction")).upper(),
+            start_time=parse_time(need("start_time")),
+            stop_time=parse_time(need("stop_time")),
+            polarization=str(get("polarization") or ""),
+            orbit=optional_int("orbit"),
+            ipf=str(get("ipf")) if get("ipf") else None,
+            center_lat=float(need("center_lat")),
+            center_lon=float(need("center_lon")),
+            baseline=baseline,
+            perpendicular_baseline=_optional_float(get("perpendicular_baseline")),
         )
     except (TypeError, ValueError) as exc:
         raise InventoryError(f"{where}: {exc}") from None

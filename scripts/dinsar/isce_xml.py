@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ast
 import difflib
+import json
 import logging
 import os
 import xml.etree.ElementTree as ET
@@ -30,97 +31,6 @@ if TYPE_CHECKING:  # the checks run inside an ISCE environment too: no pydantic 
 
 log = logging.getLogger(__name__)
 
-# Parameters of TopsInSAR (applications/topsApp.py) and of the Sentinel-1 sensor component:
-# normalised key -> (public name, type, container). A test keeps these equal to
-# reference/isce2/topsapp_properties.json.
-TOPSINSAR_PROPERTIES: dict[str, tuple[str, str, str | None]] = {
-    "sensorname": ("sensor name", "str", None),
-    "unwrappername": ("unwrapper name", "str", None),
-    "demfilename": ("demFilename", "str", None),
-    "geocodedemfilename": ("geocode demfilename", "str", None),
-    "azimuthlooks": ("azimuth looks", "int", None),
-    "rangelooks": ("range looks", "int", None),
-    "esdazimuthlooks": ("ESD azimuth looks", "int", None),
-    "esdrangelooks": ("ESD range looks", "int", None),
-    "filterstrength": ("filter strength", "float", None),
-    "esdcoherencethreshold": ("ESD coherence threshold", "float", None),
-    "offsetsnrthreshold": ("offset SNR threshold", "float", None),
-    "doesd": ("do ESD", "bool", None),
-    "dodenseoffsets": ("do dense offsets", "bool", None),
-    "dointerferogram": ("do interferogram", "bool", None),
-    "dounwrap": ("do unwrap", "bool", None),
-    "usehighresolutiondemonly": ("useHighResolutionDemOnly", "int", None),
-    "geocodeboundingbox": ("geocode bounding box", "float", "list"),
-    "pickledumpdirectory": ("pickle dump directory", "str", None),
-    "pickleloaddirectory": ("pickle load directory", "str", None),
-    "regionofinterest": ("region of interest", "float", "list"),
-    "renderer": ("renderer", "str", None),
-    "dounwrap2stage": ("do unwrap 2 stage", "bool", None),
-    "unwrapper2stagename": ("unwrapper 2stage name", "str", None),
-    "solver_2stage": ("SOLVER_2STAGE", "str", None),
-    "geocodelist": ("geocode list", "str", "list"),
-    "usevirtualfiles": ("use virtual files", "bool", None),
-    "swaths": ("swaths", "int", "list"),
-    "ampcorwindowheight": ("Ampcor window height", "int", None),
-    "ampcorwindowwidth": ("Ampcor window width", "int", None),
-    "ampcorsearchwindowheight": ("Ampcor search window height", "int", None),
-    "ampcorsearchwindowwidth": ("Ampcor search window width", "int", None),
-    "ampcorskipwidth": ("Ampcor skip width", "int", None),
-    "ampcorskipheight": ("Ampcor skip height", "int", None),
-    "ampcormargin": ("Ampcor margin", "int", None),
-    "ampcoroversamplingfactor": ("Ampcor oversampling factor", "int", None),
-    "rangeshift": ("Range shift", "int", None),
-    "azimuthshift": ("Azimuth shift", "int", None),
-    "snrthresholdfactor": ("SNR Threshold factor", "float", None),
-    "extraesdcycles": ("extra ESD cycles", "float", None),
-    "filternullfactor": ("Filter NULL factor", "float", None),
-    "filterwindowsize": ("Filter window size", "int", None),
-    "offsetgeocodelist": ("offset geocode list", "str", "list"),
-    "usegpu": ("use GPU", "bool", None),
-    "doionospherecorrection": ("do ionosphere correction", "bool", None),
-    "applyionospherecorrection": ("apply ionosphere correction", "bool", None),
-    "considerburstpropertiesinionospherecomputation": (
-        "consider burst properties in ionosphere computation", "bool", None),
-    "startionospherestep": ("start ionosphere step", "str", None),
-    "endionospherestep": ("end ionosphere step", "str", None),
-    "heightofionospherelayerinkm": ("height of ionosphere layer in km", "float", None),
-    "applypolynomialfitbeforefilteringionospherephase": (
-        "apply polynomial fit before filtering ionosphere phase", "bool", None),
-    "maximumwindowsizeforfilteringionospherephase": (
-        "maximum window size for filtering ionosphere phase", "int", None),
-    "minimumwindowsizeforfilteringionospherephase": (
-        "minimum window size for filtering ionosphere phase", "int", None),
-    "maximumwindowsizeforfilteringionosphereazimuthshift": (
-        "maximum window size for filtering ionosphere azimuth shift", "int", None),
-    "minimumwindowsizeforfilteringionosphereazimuthshift": (
-        "minimum window size for filtering ionosphere azimuth shift", "int", None),
-    "correctphaseerrorcausedbyionosphereazimuthshift": (
-        "correct phase error caused by ionosphere azimuth shift", "int", None),
-    "areasmaskedoutinionosphericphaseestimation": (
-        "areas masked out in ionospheric phase estimation", "int", "list"),
-    "totalnumberofazimuthlooksintheionosphereprocessing": (
-        "total number of azimuth looks in the ionosphere processing", "int", None),
-    "totalnumberofrangelooksintheionosphereprocessing": (
-        "total number of range looks in the ionosphere processing", "int", None),
-    "numberofazimuthlooksatfirststageforionospherephaseunwrapping": (
-        "number of azimuth looks at first stage for ionosphere phase unwrapping", "int", None),
-    "numberofrangelooksatfirststageforionospherephaseunwrapping": (
-        "number of range looks at first stage for ionosphere phase unwrapping", "int", None),
-}  # fmt: skip
-SENSOR_PROPERTIES: dict[str, tuple[str, str, str | None]] = {
-    "xml": ("xml", "str", "list"),
-    "tiff": ("tiff", "str", "list"),
-    "manifest": ("manifest", "str", "list"),
-    "safe": ("safe", "str", "list"),
-    "orbitfile": ("orbit file", "str", None),
-    "auxiliaryfile": ("auxiliary file", "str", None),
-    "orbitdirectory": ("orbit directory", "str", None),
-    "auxiliarydatadirectory": ("auxiliary data directory", "str", None),
-    "outputdirectory": ("output directory", "str", None),
-    "regionofinterest": ("region of interest", "float", "list"),
-    "swathnumber": ("swath number", "int", None),
-    "polarization": ("polarization", "str", None),
-}
 APP_COMPONENTS = ("topsinsar", "topsapp")  # family and instance name of TopsInSAR
 SENSOR_COMPONENTS = ("reference", "secondary")
 UNWRAPPERS = ("icu", "grass", "snaphu", "snaphu_mcf", "downsample_snaphu")
@@ -139,6 +49,17 @@ class TopsAppXmlError(DinsarError):
 def normalize(name: str) -> str:
     """ISCE's key normalisation (DictUtils.renormalizeKey): drop all whitespace, lower case."""
     return "".join(name.split()).lower()
+
+def _property_table(component: str) -> dict[str, tuple[str, str, str | None]]:
+    """normalised key -> (public name, type, container), from topsapp_properties.json."""
+    data = json.loads(Path(__file__).with_name("topsapp_properties.json").read_text())
+    return {normalize(name): (name, kind, container) for name, kind, container in data[component]}
+
+
+# Parameters of TopsInSAR (applications/topsApp.py) and of the Sentinel-1 sensor component. A
+# test keeps them equal to reference/isce2/topsapp_properties.json.
+TOPSINSAR_PROPERTIES = _property_table("topsinsar")
+SENSOR_PROPERTIES = _property_table("sensor")
 
 
 # --- building -----------------------------------------------------------------------------------
