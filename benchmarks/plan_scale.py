@@ -4,6 +4,10 @@ Compares wall time and peak memory with a trivial Snakefile that has the same nu
 per rule (same DAG size, no logic), measured in the same run. Usage:
 
     .venv/bin/python benchmarks/plan_scale.py [--dates 300] [--sequential 3] [--repeat 3]
+    .venv/bin/python benchmarks/plan_scale.py --compare REV   # this tree against commit REV
+
+With --compare, the workflow of commit REV (from `git archive`) plans the same stack in the same
+run, alternating with this tree; the two plans are compared job by job.
 
 The stack is built from the real recorded CMR records (path 13), repeated every 12 days with
 times, orbits and state-vector epochs shifted together, so baselines stay computable.
@@ -74,12 +78,14 @@ def synthetic_stack(n_dates: int) -> list[Scene]:
     return out
 
 
-def write_workflow_config(root: Path, n_dates: int, sequential: int) -> Path:
+def write_workflow_config(
+    root: Path, n_dates: int, sequential: int, name: str = "config.json"
+) -> Path:
     stack = synthetic_stack(n_dates)
     saved = root / "saved_search.geojson"
     write_inventory(stack, saved, {"source": "benchmark"})
     cfg = {
-        "workspace": str(root / "ws"),
+        "workspace": str(root / Path(name).stem / "ws"),
         "roi": TEST_ROI,
         "dates": {
             "start": stack[0].start_time.date().isoformat(),
@@ -88,9 +94,60 @@ def write_workflow_config(root: Path, n_dates: int, sequential: int) -> Path:
         "inventory": str(saved),
         "pairs": {"sequential": sequential},
     }
-    path = root / "config.json"
+    path = root / name
     path.write_text(json.dumps(cfg))
     return path
+
+
+def planned_jobs(dry_run_output: str, workspace: Path) -> list[tuple[str, str]]:
+    """(rule, sorted outputs) of every job `snakemake -n` plans, the workspace path taken out."""
+    jobs = []
+    for block in re.split(r"\n\[[^\]]*\]\n", dry_run_output):
+        head = re.search(r"^\s*(?:local)?(?:rule|checkpoint) (\w+):", block, re.M)
+        output = re.search(r"^\s+output: (.*)$", block, re.M)
+        if head:
+            files = sorted(output.group(1).split(", ")) if output else []
+            jobs.append((head.group(1), ", ".join(files).replace(str(workspace), "<ws>")))
+    return sorted(jobs)
+
+
+def compare(root: Path, rev: str, args: argparse.Namespace, dry_run: list[str]) -> None:
+    """This tree against commit ``rev``: median `snakemake -n` time and the planned jobs."""
+    old_tree = root / "old"
+    old_tree.mkdir()
+    archive = subprocess.run(
+        ["git", "-C", str(REPO), "archive", rev], check=True, capture_output=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(old_tree)], input=archive, check=True)
+    commands = {}
+    for label, tree in (("this tree", REPO), (rev, old_tree)):
+        name = "new.json" if tree == REPO else "old.json"
+        cfg = write_workflow_config(root, args.dates, args.sequential, name)
+        workdir = root / Path(name).stem
+        workdir.mkdir(exist_ok=True)
+        base = [SNAKEMAKE, "-s", str(tree / "Snakefile"), "-d", str(workdir), "--configfile",
+                str(cfg)]  # fmt: skip
+        subprocess.run(base + ["--cores", "1", "search"], check=True, capture_output=True)
+        commands[label] = (base + dry_run, workdir)
+    times: dict[str, list[float]] = {label: [] for label in commands}
+    plans = {}
+    for _ in range(args.repeat):
+        for label, (cmd, workdir) in commands.items():
+            wall, output = measure(cmd, workdir)
+            times[label].append(wall)
+            plans[label] = planned_jobs(output, workdir / "ws")
+    median = {label: statistics.median(v) for label, v in times.items()}
+    new, old = commands
+    print(f"dates: {args.dates}, sequential: {args.sequential}, jobs: {len(plans[new])}")
+    for label in commands:
+        runs = ", ".join(f"{t:.1f}" for t in times[label])
+        print(f"{label:12s} snakemake -n: median {median[label]:6.2f} s  (runs: {runs})")
+    print(f"ratio this tree / {old}: {median[new] / median[old]:.3f}")
+    same = plans[new] == plans[old]
+    print(f"same jobs planned: {'yes' if same else 'NO'}")
+    if not same:
+        for job in sorted(set(plans[new]) ^ set(plans[old]))[:20]:
+            print(f"  only in {'this tree' if job in plans[new] else old}: {job}")
 
 
 def job_shapes(dry_run_output: str) -> dict[str, tuple[int, int, int]]:
@@ -175,10 +232,14 @@ def main() -> None:
     parser.add_argument("--dates", type=int, default=300)
     parser.add_argument("--sequential", type=int, default=3)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--compare", metavar="REV", help="time and compare with commit REV")
     args = parser.parse_args()
     dry_run = ["-n", "--cores", "2"]
     with tempfile.TemporaryDirectory(prefix="plan_scale_") as tmp:
         root = Path(tmp)
+        if args.compare:
+            compare(root, args.compare, args, dry_run)
+            return
         cfg = write_workflow_config(root, args.dates, args.sequential)
         base = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(root), "--configfile", str(cfg)]
         # Run the search checkpoint once (reads the saved search); afterwards -n shows every job.
