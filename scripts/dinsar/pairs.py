@@ -156,6 +156,41 @@ def date_baselines(acquisitions: Sequence[Acquisition]) -> dict[str, float]:
 # --- network ------------------------------------------------------------------------------------
 
 
+def _star(dates: Sequence[str], settings: Pairs, track: str) -> set[tuple[str, str]] | None:
+    """single_reference: every date with the one reference date."""
+    ref = settings.single_reference
+    if not ref:
+        return None
+    if ref not in dates:
+        raise PairError(
+            f"pairs.single_reference {ref} is not a usable date of track {track}; "
+            f"usable dates: {', '.join(dates)}"
+        )
+    return {(min(ref, d), max(ref, d)) for d in dates if d != ref}
+
+
+def _sequential(dates: Sequence[str], settings: Pairs, track: str) -> set[tuple[str, str]] | None:
+    """sequential: n: each date with its next n dates."""
+    if settings.sequential <= 0:
+        return None
+    n = settings.sequential
+    return {(first, second) for i, first in enumerate(dates) for second in dates[i + 1 : i + 1 + n]}
+
+
+def _all_within_limits(
+    dates: Sequence[str], settings: Pairs, track: str
+) -> set[tuple[str, str]] | None:
+    """Only baseline limits set: every pair, which the limits then filter."""
+    if settings.max_temporal_baseline is None and settings.max_perpendicular_baseline is None:
+        return None
+    return set(itertools.combinations(dates, 2))
+
+
+# The base network comes from the first strategy that applies (returns a set, not None). A new
+# strategy is a function here, its setting in config.Pairs, and its place in this tuple.
+BASE_NETWORKS = (_star, _sequential, _all_within_limits)
+
+
 def build_network(
     dates: Sequence[str],
     baselines: Baselines,
@@ -164,37 +199,23 @@ def build_network(
 ) -> list[Pair]:
     """Apply the pair strategies to one track's dates.
 
-    Base network: single_reference star if set, else `sequential` n-nearest if n > 0, else every
-    pair allowed by the baseline limits. The limits then filter the base network; explicit pairs
-    are always added. Raises PairError when nothing is left or an explicit date is missing.
+    Base network: the first of :data:`BASE_NETWORKS` that applies. The limits then filter it;
+    explicit pairs are always added. Raises PairError when nothing is left or an explicit date
+    is missing.
     """
     dates = sorted(set(dates))
-    limits_set = (
-        settings.max_temporal_baseline is not None
-        or settings.max_perpendicular_baseline is not None
-    )
     if settings.max_perpendicular_baseline is not None and not baselines.known:
         raise PairError(
             "pairs.max_perpendicular_baseline is set but the scene records carry no orbit state "
             "vectors to compute baselines (an asf_search export without baselines?). Search "
             "online once, or remove pairs.max_perpendicular_baseline."
         )
-
     base: set[tuple[str, str]] = set()
-    if settings.single_reference:
-        ref = settings.single_reference
-        if ref not in dates:
-            raise PairError(
-                f"pairs.single_reference {ref} is not a usable date of track {track}; "
-                f"usable dates: {', '.join(dates)}"
-            )
-        base = {tuple(sorted((ref, d))) for d in dates if d != ref}  # type: ignore[misc]
-    elif settings.sequential > 0:
-        for i, first in enumerate(dates):
-            for second in dates[i + 1 : i + 1 + settings.sequential]:
-                base.add((first, second))
-    elif limits_set:
-        base = set(itertools.combinations(dates, 2))
+    for strategy in BASE_NETWORKS:
+        found = strategy(dates, settings, track)
+        if found is not None:
+            base = found
+            break
 
     def within_limits(p: tuple[str, str]) -> bool:
         if (
