@@ -17,12 +17,12 @@ from dinsar.topsapp import (
     MIN_VERSION,
     TopsAppNotFound,
     builds_root,
-    project_build,
     compatibility_error,
     conda_env_topsapp,
     find_topsapp,
     incompatible_scenes,
     needs_newer_isce,
+    project_build,
     requires_isce,
     version_key,
 )
