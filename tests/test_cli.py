@@ -166,8 +166,7 @@ def test_export_the_topsapp_double_output(shared_dir: Path, tmp_path: Path) -> N
     path = os.pathsep.join([str(DOUBLE_DIR), str(Path(sys.executable).parent), os.environ["PATH"]])
     made = subprocess.run(["topsApp.py", "topsApp.xml", "--start=startup", "--end=geocode"],
                           cwd=run, env={**environment.clean(), "PATH": path, **BUMP},
-                          capture_output=True,
-                          text=True, timeout=120, check=False)  # fmt: skip
+                          capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
     assert made.returncode == 0, made.stdout + made.stderr
 
     result = dinsar("export", str(run), str(tmp_path / "out"))

@@ -256,8 +256,8 @@ def inventory(tmp_path_factory: pytest.TempPathFactory, shared_dir: Path) -> Pat
 
 
 def env_for(path_double: bool = True, **extra: str) -> dict[str, str]:
-    """PATH with the double (and this Python for its shebang); added to the clean environment
-    (harness.environment: no double settings of the session's)."""
+    """PATH with the double (and this Python for its shebang), for ``snakemake(env=...)``, which
+    starts from the clean environment: no double settings leak in (harness.environment)."""
     parts = [str(Path(sys.executable).parent), os.environ.get("PATH", "")]
     if path_double:
         parts.insert(0, str(DOUBLE.parent))
