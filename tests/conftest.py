@@ -11,8 +11,9 @@ Contract (other test modules rely on these names):
   test; the server log is cleared when a test takes it.
 * ``asf_session`` - an ``asf_search.ASFSession`` that trusts ``ca_bundle`` (``trust_env`` off).
 
-Also: real network is refused for the whole run (``harness.netguard``) and asf_search's
-automatic error reports to ASF are switched off.
+Also: real network is refused for the whole run (``harness.netguard``), the run is hermetic
+to the user's proxies, CA bundles, .netrc, credentials and HOME (``harness.environment``), and
+asf_search's automatic error reports to ASF are switched off.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from harness import REPO_ROOT, SHARED_ENV_VAR, netguard
+from harness import REPO_ROOT, SHARED_ENV_VAR, environment, netguard
 from harness import shared_dir as locate_shared_dir
 from harness.cmr import STACK_FIXTURE, CMREmulator, load_records
 from harness.server import LocalHTTPSServer
@@ -34,8 +35,10 @@ if TYPE_CHECKING:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Block real network before collection; silence asf_search's error reporting."""
+    """Block real network and scrub the environment before collection; silence asf_search's
+    error reporting."""
     netguard.install()
+    environment.enter_session()
     try:
         import asf_search
     except ImportError:
@@ -45,7 +48,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    """Restore the socket module."""
+    """Restore the socket module and the environment."""
+    environment.exit_session()
     netguard.uninstall()
 
 
@@ -183,12 +187,11 @@ def _served(
 
 @pytest.fixture
 def netrc_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A temporary HOME (so ~/.netrc is never the real one) and no Earthdata variables."""
+    """A temporary HOME of the test's own, for a .netrc (the session has no NETRC and no
+    Earthdata variables: harness.environment)."""
     home = tmp_path / "home"
     home.mkdir()
     monkeypatch.setenv("HOME", str(home))
-    for name in ("NETRC", "EARTHDATA_USERNAME", "EARTHDATA_PASSWORD", "EARTHDATA_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
     return home
 
 

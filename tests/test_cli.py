@@ -17,6 +17,7 @@ import rasterio  # noqa: E402
 
 from dinsar.cli import main  # noqa: E402
 from dinsar.config import json_schema  # noqa: E402
+from harness import environment  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 QUICKLOOKS = {"quicklook_displacement.png", "quicklook_wrapped_phase.png", "quicklook_coherence.png"}
@@ -24,7 +25,7 @@ QUICKLOOKS = {"quicklook_displacement.png", "quicklook_wrapped_phase.png", "quic
 
 def dinsar(*args: str) -> subprocess.CompletedProcess[str]:
     """`python -m dinsar ...` in a fresh interpreter, as a user would run it."""
-    env = {**os.environ, "PYTHONPATH": str(REPO / "scripts")}
+    env = {**environment.clean(), "PYTHONPATH": str(REPO / "scripts")}
     return subprocess.run([sys.executable, "-m", "dinsar", *args], capture_output=True, text=True,
                           env=env, timeout=120, check=False)  # fmt: skip
 
@@ -163,10 +164,9 @@ def test_export_the_topsapp_double_output(shared_dir: Path, tmp_path: Path) -> N
     text = (real / "topsApp.xml").read_text()
     (run / "topsApp.xml").write_text(text.replace("'ref/", "'../ref/").replace("'sec/", "'../sec/"))
     path = os.pathsep.join([str(DOUBLE_DIR), str(Path(sys.executable).parent), os.environ["PATH"]])
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DINSAR_DOUBLE_")}
     made = subprocess.run(["topsApp.py", "topsApp.xml", "--start=startup", "--end=geocode"],
-                          cwd=run, env={**env, "PATH": path, **BUMP}, capture_output=True,
-                          text=True, timeout=120, check=False)  # fmt: skip
+                          cwd=run, env={**environment.clean(), "PATH": path, **BUMP},
+                          capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
     assert made.returncode == 0, made.stdout + made.stderr
 
     result = dinsar("export", str(run), str(tmp_path / "out"))

@@ -19,6 +19,7 @@ import pytest
 from shapely.geometry import shape
 
 from fixture_scenes import write_asf_export
+from harness import environment
 from harness.pipeline import DOUBLE_DIR, Services, user_setup
 from harness.safe_factory import safe_zip_bytes
 from workflow_runner import executed_rules, output_of, snakemake, write_config
@@ -175,7 +176,7 @@ def test_conda_isce_version_is_the_env_pin(tmp_path, user, shared_dir) -> None:
 def test_dinsar_isce2_command(tmp_path) -> None:
     import subprocess
 
-    env = {**os.environ, "DINSAR_ISCE2_ROOT": str(tmp_path / "none"),
+    env = {**environment.clean(), "DINSAR_ISCE2_ROOT": str(tmp_path / "none"),
            "PATH": os.pathsep.join([str(DOUBLE_DIR), str(Path(sys.executable).parent)]),
            "DINSAR_DOUBLE_VERSION": "2.6.4"}  # fmt: skip
     dinsar = str(Path(sys.executable).with_name("dinsar"))

@@ -253,15 +253,13 @@ def inventory(tmp_path_factory: pytest.TempPathFactory, shared_dir: Path) -> Pat
 
 
 def env_for(path_double: bool = True, **extra: str) -> dict[str, str]:
-    """PATH with the double (and this Python for its shebang); no double settings leak in."""
+    """PATH with the double (and this Python for its shebang), for ``snakemake(env=...)``, which
+    starts from the clean environment: no double settings leak in (harness.environment)."""
     parts = [str(Path(sys.executable).parent), os.environ.get("PATH", "")]
     if path_double:
         parts.insert(0, str(DOUBLE.parent))
     # no project ISCE2 build: it would come before the double on PATH
     env = {"PATH": os.pathsep.join(parts), "ISCE_HOME": "", "DINSAR_ISCE2_ROOT": "/nonexistent"}
-    for key in os.environ:
-        if key.startswith("DINSAR_DOUBLE_"):
-            env[key] = ""
     env.update(extra)
     return env
 

@@ -27,6 +27,7 @@ import numpy as np
 import pytest
 import rasterio
 
+from harness import environment
 from workflow_runner import executed_rules, output_of, snakemake, write_config
 
 pytestmark = [pytest.mark.real]
@@ -283,7 +284,7 @@ def test_the_double_writes_what_the_real_topsapp_writes(real_resumed, tmp_path) 
     double.mkdir()
     shutil.copy(real / "topsApp.xml", double / "topsApp.xml")
     script = Path(__file__).resolve().parent / "topsapp_double" / "topsApp.py"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DINSAR_DOUBLE_")}
+    env = environment.clean()
     for group in GROUPS:
         made = subprocess.run([os.sys.executable, *step_command([str(script)], group.name)],
                               cwd=double, env=env, capture_output=True, text=True,

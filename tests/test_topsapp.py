@@ -26,6 +26,7 @@ from dinsar.topsapp import (
     requires_isce,
     version_key,
 )
+from harness import environment
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -212,7 +213,8 @@ def test_build_script_refuses_a_source_that_is_not_the_release(tmp_path) -> None
     member.write_text("not ISCE2\n")
     with tarfile.open(bogus, "w:gz") as tar:
         tar.add(member, arcname="isce2-2.6.5/README.md")
-    env = {**os.environ, "DINSAR_ISCE2_ROOT": str(tmp_path / "builds"), "ISCE2_SOURCE": str(bogus),
+    env = {**environment.clean(), "DINSAR_ISCE2_ROOT": str(tmp_path / "builds"),
+           "ISCE2_SOURCE": str(bogus),
            "ISCE2_SKIP_PACKAGES": "1", "ISCE2_PYTHON": sys.executable}  # fmt: skip
     result = subprocess.run(["bash", str(REPO / "envs/isce2/build.sh")], env=env,
                             capture_output=True, text=True, check=False)  # fmt: skip

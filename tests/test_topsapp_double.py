@@ -23,6 +23,7 @@ import pytest
 from dinsar.config import Isce
 from dinsar.isce_image import read_band, read_image
 from dinsar.isce_xml import Sensor, TopsAppConfig, render_topsapp_xml, snwe
+from harness import environment
 from harness import safe_factory as sf
 
 DOUBLE_DIR = Path(__file__).resolve().parent / "topsapp_double"
@@ -41,9 +42,7 @@ ROI_WSEN = [-121.2, 54.5, -120.8, 54.8]
 def run_double(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     """topsApp.py from PATH, as the workflow calls it."""
     path = os.pathsep.join([str(DOUBLE_DIR), str(Path(sys.executable).parent), os.environ["PATH"]])
-    full = {**os.environ, "PATH": path, **env}
-    for key in [k for k in full if k.startswith("DINSAR_DOUBLE_") and k not in env]:
-        del full[key]
+    full = {**environment.clean(), "PATH": path, **env}
     return subprocess.run(["topsApp.py", *args], cwd=cwd, env=full, capture_output=True,
                           text=True, check=False, timeout=120)  # fmt: skip
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+from harness import environment
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
@@ -28,10 +29,14 @@ def snakemake(
     env: Mapping[str, str] | None = None,
     timeout: float = 600,
 ) -> subprocess.CompletedProcess[str]:
-    """`snakemake -s <repo>/Snakefile -d <workdir> <args> --configfile <cfg>`; never raises."""
+    """`snakemake -s <repo>/Snakefile -d <workdir> <args> --configfile <cfg>`; never raises.
+
+    The run's environment is the session's without the variables the harness controls
+    (harness.environment), plus ``env``.
+    """
     cfg = config if isinstance(config, Path) else write_config(workdir, config)
     cmd = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(workdir), *args, "--configfile", str(cfg)]
-    full_env = {**os.environ, **(env or {})}
+    full_env = {**environment.clean(), **(env or {})}
     return subprocess.run(
         cmd, capture_output=True, text=True, timeout=timeout, env=full_env, check=False
     )

@@ -21,6 +21,7 @@ from typing import Any
 from shapely.geometry import shape
 
 from fixture_scenes import TEST_ROI, stack_records
+from harness import environment
 from harness.earthdata import netrc_text
 from harness.orbit_server import serve_aux_cal
 from harness.safe_factory import safe_zip_bytes
@@ -122,11 +123,7 @@ def user_setup(
     netrc = home / ".netrc"
     netrc.write_text(netrc_text("localhost", user, password))
     netrc.chmod(0o600)
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("EARTHDATA_", "DINSAR_DOUBLE_")) and k != "NETRC"
-    }
+    env = environment.clean()  # no credentials, proxies or double settings but the ones given
     env["HOME"] = str(home)
     path = [str(Path(sys.executable).parent), env.get("PATH", "")]
     if double:

@@ -9,11 +9,11 @@ format, with the served URLs, sizes and md5s); ``config`` the workflow config fo
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness import environment
 from harness.earthdata import EarthdataEmulator, netrc_text
 from harness.orbit_server import OrbitBucket
 from harness.real_stack import RealStack
@@ -73,10 +73,7 @@ class RealServices:
         netrc = home / ".netrc"
         netrc.write_text(netrc_text(self.earthdata.edl_host.split(":")[0], user, password))
         netrc.chmod(0o600)
-        env = {
-            k: v for k, v in os.environ.items()
-            if not k.startswith(("EARTHDATA_", "DINSAR_DOUBLE_")) and k != "NETRC"
-        }  # fmt: skip
+        env = environment.clean()  # no credentials, proxies or double settings of the user's
         env["HOME"] = str(home)
         # the project's ISCE2 build lives in the real user's cache, not in this HOME
         env.setdefault("XDG_CACHE_HOME", str(Path.home() / ".cache"))

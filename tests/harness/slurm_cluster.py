@@ -65,6 +65,8 @@ from types import TracebackType
 
 import psutil
 
+from harness import environment
+
 # What a cluster needs; Debian 12 packages: slurm-wlm slurmdbd munge mariadb-server.
 DAEMONS = ("munged", "mariadbd", "mariadb-install-db", "slurmdbd", "slurmctld", "slurmd")
 CLIENTS = ("munge", "unmunge", "sbatch", "srun", "sacct", "sacctmgr", "scancel", "squeue", "sinfo", "scontrol")  # fmt: skip
@@ -221,7 +223,9 @@ class SlurmCluster:
         if "/usr/sbin" not in path.split(":"):
             path += ":/usr/sbin:/sbin"
         env = {
-            k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "SBATCH_", "SRUN_"))
+            k: v
+            for k, v in environment.clean().items()
+            if not k.startswith(("SLURM_", "SBATCH_", "SRUN_"))
         }
         # a surrounding allocation (the suite itself run in a SLURM job) would redirect sbatch
         env.update(SLURM_CONF=str(self.slurm_conf), PATH=path)
