@@ -24,8 +24,9 @@ from pathlib import Path
 import pytest
 import requests
 
+from dinsar.config import Download, Network
 from dinsar.credentials import EarthdataCredentials, EarthdataSession
-from dinsar.download import DownloadError, Policy, Target, download
+from dinsar.download import DownloadError, Target, download
 from harness import REPO_ROOT, environment
 from harness.earthdata import netrc_text
 from harness.tls import make_tls
@@ -38,7 +39,8 @@ PROVED = (
     "tests/test_staging_workflow.py::test_stage_fetches_everything_once_and_nothing_twice",
 )
 GRANULE = "S1A_IW_SLC__1SDV_20161007T141928_20161007T141956_013385_0155BE_46C1"
-ONCE = Policy(chunk_bytes=64 * 1024, retries=0, backoff=0.0, timeout=30)
+ONCE = Network(retries=0, backoff=0.0, timeout=30)
+CHUNKS = Download(chunk_mb=64 / 1024)
 
 
 class _Drop(socketserver.BaseRequestHandler):
@@ -154,7 +156,7 @@ def earthdata_download(earthdata, ca_bundle, tmp_path):
                                ca_bundle)  # fmt: skip
     target = Target(product.url, tmp_path / "slc" / f"{GRANULE}.zip", product.size, product.md5,
                     GRANULE)  # fmt: skip
-    return product, lambda: download(target, session, ONCE)
+    return product, lambda: download(target, session, ONCE, CHUNKS)
 
 
 def test_a_proxy_a_test_sets_is_honoured(proxy, monkeypatch, earthdata_download) -> None:
