@@ -39,10 +39,10 @@ from dinsar.products import (  # noqa: E402
     phase_to_los_displacement,
     read_orbit_types,
     read_wavelength,
-    robust_symmetric_limit,
     rowcol_of,
     window_rows,
 )
+from dinsar.quicklooks import robust_symmetric_limit  # noqa: E402
 
 FLOAT_PRODUCTS = [
     "los_displacement.tif",
@@ -329,12 +329,12 @@ def test_bad_inputs_are_one_line_errors(tmp_path: Path, caplog: pytest.LogCaptur
 
 def test_failed_export_leaves_no_temporary_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     run = synthetic.write_run(tmp_path / "work")
-    import dinsar.products as products
+    import dinsar.products.wrapped as wrapped
 
     def boom(values: np.ndarray) -> np.ndarray:
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(products, "wrapped_phase", boom)
+    monkeypatch.setattr(wrapped, "wrapped_phase", boom)
     with pytest.raises(RuntimeError):
         export_pair(run.workdir, tmp_path / "out")
     assert [p.name for p in (tmp_path / "out").iterdir() if p.name.startswith(".")] == []

@@ -21,6 +21,7 @@ matplotlib.use("Agg")  # headless: clusters and CI have no display
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import numpy.typing as npt  # noqa: E402
 from matplotlib.colors import Normalize  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from shapely.geometry import MultiPolygon, Polygon  # noqa: E402
@@ -32,7 +33,6 @@ from .products import (  # noqa: E402
     PairInfo,
     ProductError,
     read_metadata,
-    robust_symmetric_limit,
 )
 
 log = logging.getLogger(__name__)
@@ -58,6 +58,18 @@ class Decimated:
     extent: tuple[float, float, float, float]  # (west, east, south, north) for imshow
     centre_lat: float
     full_shape: tuple[int, int]
+
+
+def robust_symmetric_limit(values: npt.ArrayLike, percentile: float = 98.0) -> float:
+    """Symmetric colour limit: the given percentile of |values| (NaN ignored); > 0 always."""
+    flat = np.abs(np.asarray(values, dtype=np.float64).ravel())
+    flat = flat[np.isfinite(flat)]
+    if flat.size == 0:
+        return 1.0
+    limit = float(np.percentile(flat, percentile))
+    if limit <= 0:
+        limit = float(flat.max())
+    return limit if limit > 0 else 1.0
 
 
 def read_decimated(path: str | Path, max_pixels: int = QUICKLOOK_PIXELS,
