@@ -38,7 +38,7 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def figures(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     """What each saved figure shows: titles, colour bars, colour maps, lines."""
     seen: list[dict[str, Any]] = []
-    original = quicklooks._save
+    original = quicklooks.figure.save
 
     def spy(fig: Any, out_path: Any) -> Path:
         info: dict[str, Any] = {"path": Path(out_path), "titles": [], "labels": [], "images": [],
@@ -52,7 +52,7 @@ def figures(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
         seen.append(info)
         return original(fig, out_path)
 
-    monkeypatch.setattr(quicklooks, "_save", spy)
+    monkeypatch.setattr(quicklooks.figure, "save", spy)
     return seen
 
 
