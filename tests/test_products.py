@@ -20,8 +20,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 import isce_synthetic as synthetic  # noqa: E402
 import rasterio  # noqa: E402
 
+import dinsar.products.cog as cog  # noqa: E402
 from dinsar.errors import DinsarError  # noqa: E402
-from dinsar.isce_image import IsceImage, write_raster  # noqa: E402
+from dinsar.isce_image import IsceImage, read_band, write_raster  # noqa: E402
 from dinsar.products import (  # noqa: E402
     BYTE_NODATA,
     SENTINEL1_WAVELENGTH_M,
@@ -278,6 +279,64 @@ def test_icu_style_run_without_conncomp(tmp_path: Path) -> None:
     result = export_pair(run.workdir, tmp_path / "out", reference_point="auto")
     assert "connected_components.tif" not in result.files
     assert "coherence >=" in result.metadata["reference_point"]["detail"]
+
+
+# --- products translated straight from the ISCE rasters -------------------------------------
+
+
+def band_products(run: synthetic.SyntheticRun) -> dict[str, np.ndarray]:
+    """What the plain band products must hold, computed from the inputs with numpy."""
+    merged = run.workdir / "merged"
+    amp, coh = read_band(merged / "topophase.cor.geo", 1), read_band(merged / "topophase.cor.geo", 2)
+    inc, az = read_band(merged / "los.rdr.geo", 1), read_band(merged / "los.rdr.geo", 2)
+    phsig = read_band(merged / "phsig.cor.geo", 1)
+    two_band = np.isfinite(amp) & np.isfinite(coh) & ((amp != 0) | (coh != 0))
+    angles = np.isfinite(inc) & np.isfinite(az) & ((inc != 0) | (az != 0))
+    return {
+        "coherence.tif": np.where(two_band, coh, np.nan),
+        "incidence_angle.tif": np.where(angles, inc, np.nan),
+        "azimuth_angle.tif": np.where(angles, az, np.nan),
+        "phase_sigma.tif": np.where(np.isfinite(phsig) & (phsig != 0), phsig, np.nan),
+    }
+
+
+def test_zeros_that_are_data_survive_the_translation_from_the_isce_raster(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    run = synthetic.write_run(tmp_path / "work")
+    cor = run.workdir / "merged" / "topophase.cor.geo"
+    bands = np.fromfile(cor, dtype="<f4").reshape(run.length, 2, run.width)
+    bands[100, 1, 50:60] = 0.0  # a coherence of exactly 0 beside an amplitude: data
+    bands.tofile(cor)
+    with caplog.at_level(logging.INFO, logger="dinsar"):
+        export_pair(run.workdir, tmp_path / "out", memory_budget_mb=0)  # 16-row windows
+    # only the coherence needed its values written out, rows before 96 included
+    notes = [r.getMessage() for r in caplog.records if "written through a temporary" in r.getMessage()]
+    assert len(notes) == 1 and notes[0].startswith("coherence.tif")
+    for name, expected in band_products(run).items():
+        np.testing.assert_array_equal(read(tmp_path / "out" / name), expected, err_msg=name)
+    assert (read(tmp_path / "out" / "coherence.tif")[100, 50:60] == 0).all()
+
+
+def test_a_layout_gdal_would_read_otherwise_is_not_translated_from_the_raster(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    run = synthetic.write_run(tmp_path / "work")
+    expected = band_products(run)["phase_sigma.tif"]
+    xml = run.workdir / "merged" / "phsig.cor.geo.xml"
+    # "L" is little-endian to our reader; written into a VRT it would say MSB
+    xml.write_text(xml.read_text().replace("<value>l</value>", "<value>L</value>"))
+    with caplog.at_level(logging.INFO, logger="dinsar"):
+        export_pair(run.workdir, tmp_path / "out")
+    assert any(r.getMessage().startswith("phase_sigma.tif is not band 1") for r in caplog.records)
+    np.testing.assert_array_equal(read(tmp_path / "out" / "phase_sigma.tif"), expected)
+
+
+def test_band_copy_is_what_a_nodata_zero_vrt_source_reads() -> None:
+    band = np.array([[0.0, -0.0, 1e-40, np.nan, 0.5, np.inf]], dtype=np.float32)
+    copy = cog.band_copy(band)
+    assert np.isnan(copy[0, :2]).all() and copy[0, 2] == np.float32(1e-40)
+    assert cog.same_bits(copy[:, 2:], band[:, 2:]) and not cog.same_bits(copy, band)
 
 
 # --- bad inputs -----------------------------------------------------------------------------

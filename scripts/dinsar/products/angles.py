@@ -22,9 +22,11 @@ AZIMUTH_DEFINITION = (
 
 INCIDENCE_ANGLE_SPEC = ProductSpec(
     "incidence_angle", INCIDENCE_ANGLE, "float32", "deg", INCIDENCE_DEFINITION, "AVERAGE",
+    source_band=1,
 )  # fmt: skip
 AZIMUTH_ANGLE_SPEC = ProductSpec(
     "azimuth_angle", AZIMUTH_ANGLE, "float32", "deg", AZIMUTH_DEFINITION, "NEAREST",
+    source_band=2,
 )  # fmt: skip
 
 

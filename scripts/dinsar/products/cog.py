@@ -1,8 +1,11 @@
 """Writing a product as a Cloud-Optimized GeoTIFF, window by window.
 
-Each product is written to a tiled temporary GeoTIFF while its overview pyramid is reduced from
-the same windows; GDAL's COG driver then gets both through a VRT (<Overview> elements), so it
-never reads the full raster a second time to compute overviews.
+The overview pyramid is reduced from the windows as they are written; GDAL's COG driver gets it
+ready-made through a VRT (<Overview> elements), so it never reads the full raster a second time
+to compute overviews. The full resolution comes either from a tiled temporary GeoTIFF of the
+computed values, or, for a product that is a band of its ISCE raster as it stands
+(``ProductSpec.source_band``), straight from that raster: GDAL 3.10's COG driver compresses its
+source again whatever it is, so a temporary copy of unchanged values is only extra I/O.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ import numpy as np
 
 from ..atomic import atomic_path, write_text
 from ..grid import Grid
+from ..isce_image import render_vrt
+from .isce_input import IsceRowReader
 from .spec import ProductSpec
 
 log = logging.getLogger(__name__)
@@ -177,30 +182,109 @@ class OverviewPyramid:
             level.path.unlink(missing_ok=True)
 
 
-class CogWriter:
-    """A product written window by window: a temporary tiled GeoTIFF plus its overview pyramid,
-    translated to a COG at ``path`` by :meth:`finish`."""
+def band_copy(band: np.ndarray) -> np.ndarray:
+    """What GDAL reads through a VRT ComplexSource with <NODATA>0</NODATA> on a band whose
+    no-data value is NaN: zeros become NaN, every other value (NaN included) stays as it is."""
+    return np.where(band == 0, np.array(np.nan, dtype=band.dtype), band)
 
-    def __init__(self, path: Path, spec: ProductSpec, grid: Grid, tags: dict[str, str]) -> None:
+
+def same_bits(first: np.ndarray, second: np.ndarray) -> bool:
+    """Bit for bit equal (NaN payloads and the sign of zero included)."""
+    unsigned = np.dtype(f"u{first.dtype.itemsize}")
+    return first.dtype == second.dtype and np.array_equal(first.view(unsigned), second.view(unsigned))
+
+
+class CogWriter:
+    """A product written window by window, translated to a COG at ``path`` by :meth:`finish`.
+
+    With ``source`` (the pass's ISCE raster) and a ``spec.source_band``, every window is checked
+    to be that band as it stands; while they all are, no full-resolution temporary is written
+    and the COG driver reads the ISCE raster. The first window that differs (a value the ISCE
+    raster holds but the product does not, such as a coherence next to a zero amplitude) turns
+    the temporary on, filled first with the rows that did agree.
+    """
+
+    def __init__(self, path: Path, spec: ProductSpec, grid: Grid, tags: dict[str, str],
+                 source: IsceRowReader | None = None) -> None:  # fmt: skip
         self.final = path
         self.spec = spec
         self.grid = grid
         self.tags = {**tags, **spec.tags}
         self.tmp = path.with_name(f".{path.name}.tmp.tif")
         self.vrt = path.with_name(f".{path.name}.tmp.vrt")
-        self._dataset = _open_raster(self.tmp, grid, spec, tiled=True, blockxsize=TEMP_TILE,
-                                     blockysize=TEMP_TILE, BIGTIFF="IF_SAFER")  # fmt: skip
+        self.source_vrt = path.with_name(f".{path.name}.src.tmp.vrt")
+        self.source = (
+            source
+            if source is not None and spec.source_band is not None
+            and source.dtype.newbyteorder("=") == np.dtype(spec.dtype)
+            else None
+        )  # fmt: skip
+        self._dataset: Any = None if self.source is not None else self._open_temporary()
         self.overviews = OverviewPyramid(path, spec, grid)
 
-    def write(self, row0: int, values: np.ndarray) -> None:
+    def _open_temporary(self) -> Any:
+        return _open_raster(self.tmp, self.grid, self.spec, tiled=True, blockxsize=TEMP_TILE,
+                            blockysize=TEMP_TILE, BIGTIFF="IF_SAFER")  # fmt: skip
+
+    def write(self, row0: int, values: np.ndarray, bands: np.ndarray | None = None) -> None:
+        """Rows [row0, row0 + len(values)); ``bands``: the input window they came from."""
         values = values.astype(self.spec.dtype, copy=False)
-        _write_rows(self._dataset, row0, values)
+        if self.source is not None:
+            assert bands is not None and self.spec.source_band is not None
+            if not same_bits(values, band_copy(bands[self.spec.source_band - 1])):
+                self._copy_source_rows(row0)
+        if self._dataset is not None:
+            _write_rows(self._dataset, row0, values)
         self.overviews.feed(values, final=row0 + values.shape[0] >= self.grid.length)
 
+    def _copy_source_rows(self, stop: int) -> None:
+        """Turn the temporary on: rows [0, stop) agreed with the band, so they are its copy."""
+        assert self.source is not None and self.spec.source_band is not None
+        log.info("%s is not band %d of %s as GDAL reads it: written through a temporary file",
+                 self.final.name, self.spec.source_band, self.source.path.name)  # fmt: skip
+        self._dataset = self._open_temporary()
+        with IsceRowReader(self.source.path) as reader:
+            for row0 in range(0, stop, TEMP_TILE):
+                bands = reader.read_rows(row0, min(TEMP_TILE, stop - row0))
+                _write_rows(self._dataset, row0, band_copy(bands[self.spec.source_band - 1]))
+        self.source = None
+
     def close(self) -> None:
-        if not self._dataset.closed:
+        if self._dataset is not None and not self._dataset.closed:
             self._dataset.close()
         self.overviews.close()
+
+    def _gdal_reads_as_we_do(self) -> bool:
+        """Spot check of the source VRT: GDAL reads a row of the band as IsceRowReader does."""
+        import rasterio
+        from rasterio.windows import Window
+
+        assert self.source is not None and self.spec.source_band is not None
+        row = self.grid.length // 2
+        with rasterio.open(self.source_vrt) as src:
+            gdal = src.read(self.spec.source_band, window=Window(0, row, self.grid.width, 1))
+        with IsceRowReader(self.source.path) as reader:
+            ours = reader.read_rows(row, 1)[self.spec.source_band - 1]
+        return same_bits(gdal, ours)
+
+    def _full_resolution(self, band: ET.Element) -> None:
+        """The VRT band's source: the temporary, or the ISCE raster's band with 0 as no data."""
+        if self.source is not None:
+            # the raster's layout as a VRT of its own (absolute path: the inputs may be read-only)
+            write_text(self.source_vrt,
+                       render_vrt(self.source.image, str(self.source.path.resolve())))  # fmt: skip
+            if not self._gdal_reads_as_we_do():
+                self._copy_source_rows(self.grid.length)
+                self.close()
+        if self.source is None:
+            source = ET.SubElement(band, "SimpleSource")
+            ET.SubElement(source, "SourceFilename", relativeToVRT="1").text = self.tmp.name
+            ET.SubElement(source, "SourceBand").text = "1"
+            return
+        source = ET.SubElement(band, "ComplexSource")
+        ET.SubElement(source, "SourceFilename", relativeToVRT="1").text = self.source_vrt.name
+        ET.SubElement(source, "SourceBand").text = str(self.spec.source_band)
+        ET.SubElement(source, "NODATA").text = "0"  # as band_copy()
 
     def _write_vrt(self) -> Path:
         """The full resolution with the ready-made overviews, as GDAL's COG driver input."""
@@ -221,9 +305,7 @@ class CogWriter:
         band_meta = ET.SubElement(band, "Metadata")
         ET.SubElement(band_meta, "MDI", key="UNITS").text = self.spec.units
         ET.SubElement(band_meta, "MDI", key="DESCRIPTION").text = self.spec.description
-        source = ET.SubElement(band, "SimpleSource")
-        ET.SubElement(source, "SourceFilename", relativeToVRT="1").text = self.tmp.name
-        ET.SubElement(source, "SourceBand").text = "1"
+        self._full_resolution(band)
         for level in self.overviews.levels:
             overview = ET.SubElement(band, "Overview")
             ET.SubElement(overview, "SourceFilename", relativeToVRT="1").text = level.path.name
@@ -245,11 +327,12 @@ class CogWriter:
                 rasterio.shutil.copy(self._write_vrt(), part, driver="COG", **options)
         finally:
             self.discard()
-        log.debug("COG %s: %.1f s", self.final.name, time.perf_counter() - started)
+        log.debug("COG %s%s: %.1f s", self.final.name, " (from the ISCE raster)"
+                  if self.source is not None else "", time.perf_counter() - started)  # fmt: skip
         return self.final
 
     def discard(self) -> None:
         self.close()
-        self.tmp.unlink(missing_ok=True)
-        self.vrt.unlink(missing_ok=True)
+        for path in (self.tmp, self.vrt, self.source_vrt):
+            path.unlink(missing_ok=True)
         self.overviews.discard()

@@ -16,6 +16,7 @@ COHERENCE_SPEC = ProductSpec(
     "coherence", COHERENCE, "float32", "1",
     "interferometric coherence 0..1 (topophase.cor band 2)", "AVERAGE",
     {"READING": "> 0.5 reliable phase, < 0.3 noisy"},
+    source_band=2,
 )  # fmt: skip
 COHERENCE_MASK_SPEC = ProductSpec(
     "coherence_mask", COHERENCE_MASK, "uint8", "1",

@@ -37,6 +37,7 @@ UNWRAPPED_PHASE_SPEC = ProductSpec(
     {"SIGN_CONVENTION": "positive phase = range increase (motion away from the "
                         "satellite); phase = 4*pi/lambda * (R_secondary - R_reference)",
      "WAVELENGTH_M": "{wavelength:.8f}"},
+    source_band=2,
 )  # fmt: skip
 LOS_DISPLACEMENT_SPEC = ProductSpec(
     "los_displacement", LOS_DISPLACEMENT, "float32", "m",

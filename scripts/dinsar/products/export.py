@@ -172,9 +172,10 @@ def export_pair(
                     continue
                 tags = {**common_tags, **(step.prepare(ctx) if step.prepare else {})}
                 writers = {
-                    spec.key: CogWriter(outdir / spec.filename, spec.filled(**settings), grid, tags)
+                    spec.key: CogWriter(outdir / spec.filename, spec.filled(**settings), grid, tags,
+                                        readers[step.source])
                     for spec in step.products
-                }
+                }  # fmt: skip
                 created.extend(writers.values())
                 _run_pass(step, readers[step.source], writers, ctx, memory_budget_mb)
                 # each pass's products convert in the background while the next pass runs
@@ -207,7 +208,7 @@ def _run_pass(step: ProductPass, reader: IsceRowReader, writers: dict[str, CogWr
         for row0 in range(0, grid.length, rows):
             bands = reader.read_rows(row0, min(rows, grid.length - row0))
             for key, values in step.compute(bands, row0, ctx).items():
-                writers[key].write(row0, values)
+                writers[key].write(row0, values, bands)
     for writer in writers.values():
-        writer.close()  # flushed: the COG translation reads the file
+        writer.close()  # flushed: the COG translation reads the files
     log.debug("pass over %s: %.1f s", reader.path.name, time.perf_counter() - started)

@@ -13,6 +13,7 @@ PHASE_SIGMA = "phase_sigma.tif"
 PHASE_SIGMA_SPEC = ProductSpec(
     "phase_sigma", PHASE_SIGMA, "float32", "1",
     "phase-sigma coherence 0..1 of the filtered interferogram (phsig.cor)", "AVERAGE",
+    source_band=1,
 )  # fmt: skip
 
 

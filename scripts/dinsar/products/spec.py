@@ -38,6 +38,9 @@ class ProductSpec:
     description: str
     resampling: str  # GDAL overview resampling
     tags: dict[str, str] = field(default_factory=dict)
+    # The product is this band (1-based) of its pass's input as it stands, with 0 as no data:
+    # the COG is then translated straight from the ISCE raster (CogWriter), no temporary copy.
+    source_band: int | None = None
 
     @property
     def nodata(self) -> float:
