@@ -20,9 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 import isce_synthetic as synthetic  # noqa: E402
 import rasterio  # noqa: E402
 
-import dinsar.products.cog as cog  # noqa: E402
 from dinsar.errors import DinsarError  # noqa: E402
-from dinsar.isce_image import IsceImage, read_band, write_raster  # noqa: E402
+from dinsar.isce_image import IsceImage, read_band, read_image, write_raster  # noqa: E402
 from dinsar.products import (  # noqa: E402
     BYTE_NODATA,
     SENTINEL1_WAVELENGTH_M,
@@ -284,59 +283,85 @@ def test_icu_style_run_without_conncomp(tmp_path: Path) -> None:
 # --- products translated straight from the ISCE rasters -------------------------------------
 
 
-def band_products(run: synthetic.SyntheticRun) -> dict[str, np.ndarray]:
+def whole_grid_run(workdir: Path) -> synthetic.SyntheticRun:
+    """The synthetic run with data everywhere: no zero-fill, no NaN (as the real fixture)."""
+    run = synthetic.write_run(workdir)
+    for raster in sorted((workdir / "merged").glob("*.geo")):
+        image = read_image(raster.with_name(raster.name + ".xml"))
+        bands = [read_band(raster, b + 1, image) for b in range(image.bands)]
+        if image.data_type != "BYTE":
+            bands = [np.where((b == 0) | np.isnan(b), 0.5, b) for b in bands]
+        write_raster(raster, bands, image)
+    return run
+
+
+def computed(run: synthetic.SyntheticRun) -> dict[str, np.ndarray]:
     """What the plain band products must hold, computed from the inputs with numpy."""
     merged = run.workdir / "merged"
-    amp, coh = read_band(merged / "topophase.cor.geo", 1), read_band(merged / "topophase.cor.geo", 2)
-    inc, az = read_band(merged / "los.rdr.geo", 1), read_band(merged / "los.rdr.geo", 2)
+    unw = [read_band(merged / "filt_topophase.unw.geo", b) for b in (1, 2)]
+    cor = [read_band(merged / "topophase.cor.geo", b) for b in (1, 2)]
+    inc, az = (read_band(merged / "los.rdr.geo", b) for b in (1, 2))
     phsig = read_band(merged / "phsig.cor.geo", 1)
-    two_band = np.isfinite(amp) & np.isfinite(coh) & ((amp != 0) | (coh != 0))
-    angles = np.isfinite(inc) & np.isfinite(az) & ((inc != 0) | (az != 0))
+
+    def two_band(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return np.isfinite(a) & np.isfinite(b) & ((a != 0) | (b != 0))
+
+    unw_valid = np.isfinite(unw[1]) & np.isfinite(unw[0]) & (unw[0] != 0)
+    labels = read_band(merged / "filt_topophase.unw.conncomp.geo", 1)
     return {
-        "coherence.tif": np.where(two_band, coh, np.nan),
-        "incidence_angle.tif": np.where(angles, inc, np.nan),
-        "azimuth_angle.tif": np.where(angles, az, np.nan),
+        "unwrapped_phase.tif": np.where(unw_valid, unw[1], np.nan),
+        "coherence.tif": np.where(two_band(*cor), cor[1], np.nan),
+        "incidence_angle.tif": np.where(two_band(inc, az), inc, np.nan),
+        "azimuth_angle.tif": np.where(two_band(inc, az), az, np.nan),
         "phase_sigma.tif": np.where(np.isfinite(phsig) & (phsig != 0), phsig, np.nan),
+        "connected_components.tif": np.where(unw_valid, labels, BYTE_NODATA),
     }
 
 
-def test_zeros_that_are_data_survive_the_translation_from_the_isce_raster(
+def translated_from(caplog: pytest.LogCaptureFixture) -> set[str]:
+    return {r.getMessage().split()[1] for r in caplog.records
+            if "(from the ISCE raster)" in r.getMessage()}  # fmt: skip
+
+
+def test_band_products_come_straight_from_the_isce_rasters_where_their_bytes_are_right(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    run = synthetic.write_run(tmp_path / "work")
+    run = whole_grid_run(tmp_path / "whole")
+    with caplog.at_level(logging.DEBUG, logger="dinsar"):
+        export_pair(run.workdir, tmp_path / "out")
+    expected = computed(run)
+    assert translated_from(caplog) == set(expected)
+    for name, values in expected.items():
+        np.testing.assert_array_equal(read(tmp_path / "out" / name), values, err_msg=name)
+
+    # zero-fill (NaN in the products) and a coherence of 0 beside an amplitude (data) from row
+    # 96 on: the rows before come from the raster, the rest from the computed values
     cor = run.workdir / "merged" / "topophase.cor.geo"
     bands = np.fromfile(cor, dtype="<f4").reshape(run.length, 2, run.width)
-    bands[100, 1, 50:60] = 0.0  # a coherence of exactly 0 beside an amplitude: data
+    bands[100, 1, 50:60] = 0.0
+    bands[110, :, 50:60] = 0.0
     bands.tofile(cor)
-    with caplog.at_level(logging.INFO, logger="dinsar"):
-        export_pair(run.workdir, tmp_path / "out", memory_budget_mb=0)  # 16-row windows
-    # only the coherence needed its values written out, rows before 96 included
-    notes = [r.getMessage() for r in caplog.records if "written through a temporary" in r.getMessage()]
-    assert len(notes) == 1 and notes[0].startswith("coherence.tif")
-    for name, expected in band_products(run).items():
-        np.testing.assert_array_equal(read(tmp_path / "out" / name), expected, err_msg=name)
-    assert (read(tmp_path / "out" / "coherence.tif")[100, 50:60] == 0).all()
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG, logger="dinsar"):
+        export_pair(run.workdir, tmp_path / "again", memory_budget_mb=0)  # 16-row windows
+    assert translated_from(caplog) == set(expected) - {"coherence.tif"}
+    coherence = read(tmp_path / "again" / "coherence.tif")
+    np.testing.assert_array_equal(coherence, computed(run)["coherence.tif"])
+    assert (coherence[100, 50:60] == 0).all() and np.isnan(coherence[110, 50:60]).all()
 
 
 def test_a_layout_gdal_would_read_otherwise_is_not_translated_from_the_raster(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    run = synthetic.write_run(tmp_path / "work")
-    expected = band_products(run)["phase_sigma.tif"]
+    run = whole_grid_run(tmp_path / "work")
+    expected = computed(run)["phase_sigma.tif"]
     xml = run.workdir / "merged" / "phsig.cor.geo.xml"
     # "L" is little-endian to our reader; written into a VRT it would say MSB
     xml.write_text(xml.read_text().replace("<value>l</value>", "<value>L</value>"))
-    with caplog.at_level(logging.INFO, logger="dinsar"):
+    with caplog.at_level(logging.DEBUG, logger="dinsar"):
         export_pair(run.workdir, tmp_path / "out")
-    assert any(r.getMessage().startswith("phase_sigma.tif is not band 1") for r in caplog.records)
+    assert "phase_sigma.tif" not in translated_from(caplog)
     np.testing.assert_array_equal(read(tmp_path / "out" / "phase_sigma.tif"), expected)
-
-
-def test_band_copy_is_what_a_nodata_zero_vrt_source_reads() -> None:
-    band = np.array([[0.0, -0.0, 1e-40, np.nan, 0.5, np.inf]], dtype=np.float32)
-    copy = cog.band_copy(band)
-    assert np.isnan(copy[0, :2]).all() and copy[0, 2] == np.float32(1e-40)
-    assert cog.same_bits(copy[:, 2:], band[:, 2:]) and not cog.same_bits(copy, band)
 
 
 # --- bad inputs -----------------------------------------------------------------------------

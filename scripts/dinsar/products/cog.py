@@ -2,10 +2,10 @@
 
 The overview pyramid is reduced from the windows as they are written; GDAL's COG driver gets it
 ready-made through a VRT (<Overview> elements), so it never reads the full raster a second time
-to compute overviews. The full resolution comes either from a tiled temporary GeoTIFF of the
-computed values, or, for a product that is a band of its ISCE raster as it stands
-(``ProductSpec.source_band``), straight from that raster: GDAL 3.10's COG driver compresses its
-source again whatever it is, so a temporary copy of unchanged values is only extra I/O.
+to compute overviews. The full resolution comes from a tiled temporary GeoTIFF of the computed
+values, or, for a product whose values are the bytes of a band of its ISCE raster as they stand
+(``ProductSpec.source_band``, checked window by window), straight from that raster: GDAL 3.10's
+COG driver compresses its source again whatever it is, so a copy of unchanged bytes is only I/O.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import logging
 import math
 import time
 import xml.etree.ElementTree as ET
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -182,12 +183,6 @@ class OverviewPyramid:
             level.path.unlink(missing_ok=True)
 
 
-def band_copy(band: np.ndarray) -> np.ndarray:
-    """What GDAL reads through a VRT ComplexSource with <NODATA>0</NODATA> on a band whose
-    no-data value is NaN: zeros become NaN, every other value (NaN included) stays as it is."""
-    return np.where(band == 0, np.array(np.nan, dtype=band.dtype), band)
-
-
 def same_bits(first: np.ndarray, second: np.ndarray) -> bool:
     """Bit for bit equal (NaN payloads and the sign of zero included)."""
     unsigned = np.dtype(f"u{first.dtype.itemsize}")
@@ -198,10 +193,10 @@ class CogWriter:
     """A product written window by window, translated to a COG at ``path`` by :meth:`finish`.
 
     With ``source`` (the pass's ISCE raster) and a ``spec.source_band``, every window is checked
-    to be that band as it stands; while they all are, no full-resolution temporary is written
-    and the COG driver reads the ISCE raster. The first window that differs (a value the ISCE
-    raster holds but the product does not, such as a coherence next to a zero amplitude) turns
-    the temporary on, filled first with the rows that did agree.
+    to be the bytes of that band; while they all are, no full-resolution temporary is written
+    and the COG driver reads the ISCE raster. The first window that is not (zero-fill that the
+    product marks NaN, a coherence beside a NaN amplitude...) turns the temporary on, filled
+    first with the rows that were.
     """
 
     def __init__(self, path: Path, spec: ProductSpec, grid: Grid, tags: dict[str, str],
@@ -231,7 +226,7 @@ class CogWriter:
         values = values.astype(self.spec.dtype, copy=False)
         if self.source is not None:
             assert bands is not None and self.spec.source_band is not None
-            if not same_bits(values, band_copy(bands[self.spec.source_band - 1])):
+            if not same_bits(values, bands[self.spec.source_band - 1]):
                 self._copy_source_rows(row0)
         if self._dataset is not None:
             _write_rows(self._dataset, row0, values)
@@ -240,19 +235,23 @@ class CogWriter:
     def _copy_source_rows(self, stop: int) -> None:
         """Turn the temporary on: rows [0, stop) agreed with the band, so they are its copy."""
         assert self.source is not None and self.spec.source_band is not None
-        log.info("%s is not band %d of %s as GDAL reads it: written through a temporary file",
-                 self.final.name, self.spec.source_band, self.source.path.name)  # fmt: skip
+        log.debug("%s is not band %d of %s as it stands: written through a temporary file",
+                  self.final.name, self.spec.source_band, self.source.path.name)  # fmt: skip
         self._dataset = self._open_temporary()
         with IsceRowReader(self.source.path) as reader:
             for row0 in range(0, stop, TEMP_TILE):
                 bands = reader.read_rows(row0, min(TEMP_TILE, stop - row0))
-                _write_rows(self._dataset, row0, band_copy(bands[self.spec.source_band - 1]))
+                _write_rows(self._dataset, row0, bands[self.spec.source_band - 1])
         self.source = None
 
     def close(self) -> None:
         if self._dataset is not None and not self._dataset.closed:
             self._dataset.close()
         self.overviews.close()
+
+    def rows(self) -> ProductRows:
+        """Its full-resolution values read back (once closed), for a pass that derives from it."""
+        return ProductRows(self)
 
     def _gdal_reads_as_we_do(self) -> bool:
         """Spot check of the source VRT: GDAL reads a row of the band as IsceRowReader does."""
@@ -268,7 +267,7 @@ class CogWriter:
         return same_bits(gdal, ours)
 
     def _full_resolution(self, band: ET.Element) -> None:
-        """The VRT band's source: the temporary, or the ISCE raster's band with 0 as no data."""
+        """The VRT band's source: the temporary, or the band of the ISCE raster."""
         if self.source is not None:
             # the raster's layout as a VRT of its own (absolute path: the inputs may be read-only)
             write_text(self.source_vrt,
@@ -276,15 +275,12 @@ class CogWriter:
             if not self._gdal_reads_as_we_do():
                 self._copy_source_rows(self.grid.length)
                 self.close()
-        if self.source is None:
-            source = ET.SubElement(band, "SimpleSource")
-            ET.SubElement(source, "SourceFilename", relativeToVRT="1").text = self.tmp.name
-            ET.SubElement(source, "SourceBand").text = "1"
-            return
-        source = ET.SubElement(band, "ComplexSource")
-        ET.SubElement(source, "SourceFilename", relativeToVRT="1").text = self.source_vrt.name
-        ET.SubElement(source, "SourceBand").text = str(self.spec.source_band)
-        ET.SubElement(source, "NODATA").text = "0"  # as band_copy()
+        path, band_number = (
+            (self.tmp, 1) if self.source is None else (self.source_vrt, self.spec.source_band)
+        )
+        source = ET.SubElement(band, "SimpleSource")
+        ET.SubElement(source, "SourceFilename", relativeToVRT="1").text = path.name
+        ET.SubElement(source, "SourceBand").text = str(band_number)
 
     def _write_vrt(self) -> Path:
         """The full resolution with the ready-made overviews, as GDAL's COG driver input."""
@@ -336,3 +332,41 @@ class CogWriter:
         for path in (self.tmp, self.vrt, self.source_vrt):
             path.unlink(missing_ok=True)
         self.overviews.discard()
+
+
+class ProductRows:
+    """Rows of a written product, before its COG: from its temporary or from its ISCE band.
+
+    Reads as :class:`IsceRowReader` does, one band: (1, rows, width) windows.
+    """
+
+    def __init__(self, writer: CogWriter) -> None:
+        self.writer = writer
+        self.path = writer.final
+        self._stack = ExitStack()
+        self._isce: IsceRowReader | None = None
+        self._temporary: Any = None
+
+    def __enter__(self) -> ProductRows:
+        import rasterio
+
+        if self.writer.source is not None:
+            self._isce = self._stack.enter_context(IsceRowReader(self.writer.source.path))
+        else:
+            self._temporary = self._stack.enter_context(rasterio.open(self.writer.tmp))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.close()
+
+    def prefetch(self, row0: int, rows: int) -> None:
+        if self._isce is not None:
+            self._isce.prefetch(row0, rows)
+
+    def read_rows(self, row0: int, rows: int) -> np.ndarray:
+        from rasterio.windows import Window
+
+        band = self.writer.spec.source_band
+        if self._isce is not None and band is not None:
+            return self._isce.read_rows(row0, rows)[band - 1 : band]
+        return self._temporary.read(window=Window(0, row0, self.writer.grid.width, rows))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .context import ExportContext
+from .reference import block_cells
 from .spec import BYTE_NODATA, ProductSpec
 
 CONNECTED_COMPONENTS = "connected_components.tif"
@@ -13,6 +14,7 @@ CONNECTED_COMPONENTS_SPEC = ProductSpec(
     "connected_components", CONNECTED_COMPONENTS, "uint8", "1",
     "unwrapping connected component label (0 = not in a component; 255 = no data)",
     "NEAREST",
+    source_band=1,
 )  # fmt: skip
 
 
@@ -30,6 +32,7 @@ def connected_components_window(bands: np.ndarray, row0: int, ctx: ExportContext
     ctx.component_sizes += np.bincount(counted.ravel(), minlength=256)[:256]
     found = ctx.blocks_of(row0, labels)
     if found:
-        low, high = found[1].min(axis=(2, 3)), found[1].max(axis=(2, 3))
+        cells = block_cells(found[1])
+        low, high = cells.min(axis=2), cells.max(axis=2)
         ctx.block_component[found[0]] = np.where(low == high, low.astype(np.int32), -1)
     return {"connected_components": out}

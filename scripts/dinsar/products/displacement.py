@@ -18,7 +18,7 @@ import numpy.typing as npt
 
 from .context import ExportContext
 from .isce_input import valid_unwrapped
-from .reference import find_reference
+from .reference import block_cells, find_reference
 from .spec import FloatArray, ProductError, ProductSpec, with_nodata
 
 LOS_DISPLACEMENT = "los_displacement.tif"
@@ -69,7 +69,7 @@ def unwrapped_phase_window(bands: np.ndarray, row0: int, ctx: ExportContext) -> 
         ctx.unw_valid.write(row0, valid)
     found = ctx.blocks_of(row0, valid)
     if found:
-        ctx.block_unwrapped_ok[found[0]] = found[1].all(axis=(2, 3))
+        ctx.block_unwrapped_ok[found[0]] = block_cells(found[1]).all(axis=2)
     return {"unwrapped_phase": with_nodata(phase, valid)}
 
 
@@ -88,9 +88,10 @@ def reference_tags(ctx: ExportContext) -> dict[str, str]:
 
 
 def los_displacement_window(bands: np.ndarray, row0: int, ctx: ExportContext) -> dict[str, np.ndarray]:
-    phase = with_nodata(bands[1], valid_unwrapped(bands[0], bands[1]))
+    """From the unwrapped phase product (NaN where there is none)."""
+    phase = bands[0]
     if ctx.reference.phase_rad:
-        phase -= np.float32(ctx.reference.phase_rad)
+        phase = phase - np.float32(ctx.reference.phase_rad)
     displacement = phase_to_los_displacement(phase, ctx.wavelength)
     ctx.running_stats("los_displacement").add(displacement)
     return {"los_displacement": displacement}

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from .angles import AZIMUTH_ANGLE_SPEC, INCIDENCE_ANGLE_SPEC, angles_window
-from .cog import CogWriter, gdal_env, window_rows
+from .cog import CogWriter, ProductRows, gdal_env, window_rows
 from .coherence import COHERENCE_MASK_SPEC, COHERENCE_SPEC, coherence_window
 from .components import CONNECTED_COMPONENTS_SPEC, connected_components_window
 from .context import ExportContext
@@ -53,7 +53,9 @@ WindowCompute = Callable[[np.ndarray, int, ExportContext], dict[str, np.ndarray]
 class ProductPass:
     """One input raster read window by window into the products computed from it."""
 
-    source: str  # the input read (a MergedInputs field); the pass is skipped without it
+    # What the pass reads: an ISCE input (a MergedInputs field) or a product of an earlier pass
+    # (its full-resolution values); the pass is skipped without it.
+    source: str
     products: tuple[ProductSpec, ...]
     # (input bands of the window, its first row, the export's context) -> {product key: values}
     compute: WindowCompute
@@ -73,8 +75,7 @@ PASSES: tuple[ProductPass, ...] = (
     ProductPass("conncomp", (CONNECTED_COMPONENTS_SPEC,), connected_components_window,
                 1 + 1 + 4 + 2, also_listed=("unw",)),
     ProductPass("cor", (COHERENCE_SPEC, COHERENCE_MASK_SPEC), coherence_window, 8 + 4 + 1 + 6),
-    # 12 as the windows have always been: they decide how the statistics are summed
-    ProductPass("unw", (LOS_DISPLACEMENT_SPEC,), los_displacement_window, 4 + 4 + 4,
+    ProductPass("unwrapped_phase", (LOS_DISPLACEMENT_SPEC,), los_displacement_window, 4 + 4 + 4,
                 whole_blocks=False, prepare=reference_tags),
     ProductPass("flat", (WRAPPED_PHASE_SPEC,), wrapped_phase_window, 8 + 4 + 6),
     ProductPass("phsig", (PHASE_SIGMA_SPEC,), phase_sigma_window, 4 + 4 + 2),
@@ -92,13 +93,13 @@ class ExportResult:
 def expected_products(geocoded: Sequence[str]) -> dict[str, str]:
     """Product key -> file name, for the topsApp geocode-list entries that exist."""
     entries = {e.removeprefix("merged/") for e in geocoded}
-    listed = {key for key, (names, _) in ISCE_INPUTS.items() if entries & set(names)}
-    return {
-        spec.key: spec.filename
-        for step in PASSES
-        if step.source in listed and listed.issuperset(step.also_listed)
-        for spec in step.products
-    }
+    available = {key for key, (names, _) in ISCE_INPUTS.items() if entries & set(names)}
+    out: dict[str, str] = {}
+    for step in PASSES:
+        if step.source in available and available.issuperset(step.also_listed):
+            out.update({spec.key: spec.filename for spec in step.products})
+            available.update(spec.key for spec in step.products)
+    return out
 
 
 def export_pair(
@@ -167,19 +168,27 @@ def export_pair(
     try:
         with gdal_env(), ExportContext(outdir, grid, inputs, wavelength, coherence_threshold,
                                        reference) as ctx:  # fmt: skip
-            for step in PASSES:
-                if step.source not in readers:
+            unconverted: dict[str, CogWriter] = {}  # closed, not yet translated
+            for index, step in enumerate(PASSES):
+                if step.source in readers:
+                    source: IsceRowReader | ProductRows = readers[step.source]
+                elif step.source in unconverted:
+                    source = unconverted[step.source].rows()
+                else:
                     continue
                 tags = {**common_tags, **(step.prepare(ctx) if step.prepare else {})}
                 writers = {
                     spec.key: CogWriter(outdir / spec.filename, spec.filled(**settings), grid, tags,
-                                        readers[step.source])
+                                        readers.get(step.source))
                     for spec in step.products
                 }  # fmt: skip
                 created.extend(writers.values())
-                _run_pass(step, readers[step.source], writers, ctx, memory_budget_mb)
-                # each pass's products convert in the background while the next pass runs
-                futures.extend(pool.submit(writer.finish) for writer in writers.values())
+                _run_pass(step, source, writers, ctx, memory_budget_mb)
+                unconverted.update(writers)
+                # products no later pass reads convert in the background while the next runs
+                read_later = {later.source for later in PASSES[index + 1 :]}
+                for key in [k for k in unconverted if k not in read_later]:
+                    futures.append(pool.submit(unconverted.pop(key).finish))
             written = {path.name: path for path in (f.result() for f in futures)}
             stats = ctx.statistics()
             metadata = export_metadata(info, (wavelength, wavelength_source), coherence_threshold,
@@ -197,8 +206,8 @@ def export_pair(
     return ExportResult(outdir=outdir, files=written, metadata=metadata)
 
 
-def _run_pass(step: ProductPass, reader: IsceRowReader, writers: dict[str, CogWriter],
-              ctx: ExportContext, memory_budget_mb: int) -> None:  # fmt: skip
+def _run_pass(step: ProductPass, reader: IsceRowReader | ProductRows,
+              writers: dict[str, CogWriter], ctx: ExportContext, memory_budget_mb: int) -> None:  # fmt: skip
     grid = ctx.grid
     rows = window_rows(grid.width, step.bytes_per_pixel, memory_budget_mb, grid.length)
     if step.whole_blocks:
@@ -207,6 +216,7 @@ def _run_pass(step: ProductPass, reader: IsceRowReader, writers: dict[str, CogWr
     with reader:
         for row0 in range(0, grid.length, rows):
             bands = reader.read_rows(row0, min(rows, grid.length - row0))
+            reader.prefetch(row0 + rows, min(rows, grid.length - row0 - rows))  # read while computing
             for key, values in step.compute(bands, row0, ctx).items():
                 writers[key].write(row0, values, bands)
     for writer in writers.values():

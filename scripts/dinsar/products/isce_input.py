@@ -8,6 +8,7 @@ straight from the raw file, so memory stays at the size of a window whatever the
 from __future__ import annotations
 
 import logging
+import os
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -165,20 +166,36 @@ class IsceRowReader:
             self._handle.close()
             self._handle = None
 
+    def _byte_ranges(self, row0: int, rows: int) -> list[tuple[int, int]]:
+        """(offset, length) in the file of rows [row0, row0+rows): one per band for BSQ."""
+        image = self.image
+        w, b, n = image.width, image.bands, image.nbytes
+        if image.scheme == "BSQ" and b > 1:
+            return [(band * w * image.length * n + row0 * w * n, rows * w * n) for band in range(b)]
+        return [(row0 * w * b * n, rows * w * b * n)]
+
+    def prefetch(self, row0: int, rows: int) -> None:
+        """Have the kernel start reading rows [row0, row0+rows) while the caller computes."""
+        if self._handle is None or not hasattr(os, "posix_fadvise") or rows <= 0:
+            return
+        for offset, length in self._byte_ranges(row0, rows):
+            os.posix_fadvise(self._handle.fileno(), offset, length, os.POSIX_FADV_WILLNEED)
+
     def read_rows(self, row0: int, rows: int) -> np.ndarray:
         """(bands, rows, width) array of rows [row0, row0+rows), in native byte order."""
         if self._handle is None:
             raise RuntimeError("use IsceRowReader as a context manager")
         image = self.image
-        w, b, n = image.width, image.bands, image.nbytes
-        if image.scheme == "BSQ" and b > 1:
+        w, b = image.width, image.bands
+        ranges = self._byte_ranges(row0, rows)
+        if len(ranges) > 1:  # BSQ
             out = np.empty((b, rows, w), dtype=self.dtype)
-            for band in range(b):
-                self._handle.seek(band * w * image.length * n + row0 * w * n)
+            for band, (offset, _) in enumerate(ranges):
+                self._handle.seek(offset)
                 self._readinto(out[band])
         else:
             buffer = np.empty(rows * w * b, dtype=self.dtype)
-            self._handle.seek(row0 * w * b * n)
+            self._handle.seek(ranges[0][0])
             self._readinto(buffer)
             if image.scheme == "BIL":
                 out = buffer.reshape(rows, b, w).transpose(1, 0, 2)

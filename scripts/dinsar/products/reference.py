@@ -81,6 +81,12 @@ def block_view(values: np.ndarray, block: int) -> np.ndarray:
     return trimmed.reshape(rows, block, cols, block).swapaxes(1, 2)
 
 
+def block_cells(view: np.ndarray) -> np.ndarray:
+    """The (rows, cols, b*b) pixels of a :func:`block_view`, contiguous: reducing them is several
+    times faster than reducing the view's last two axes (use for exact reductions only)."""
+    return np.ascontiguousarray(view).reshape(view.shape[0], view.shape[1], -1)
+
+
 def label_components(mask: BoolArray) -> tuple[npt.NDArray[np.int32], int]:
     """4-connected component labels (1..n, 0 = background) of a 2-D boolean array.
 

@@ -38,8 +38,9 @@ class ProductSpec:
     description: str
     resampling: str  # GDAL overview resampling
     tags: dict[str, str] = field(default_factory=dict)
-    # The product is this band (1-based) of its pass's input as it stands, with 0 as no data:
-    # the COG is then translated straight from the ISCE raster (CogWriter), no temporary copy.
+    # The product is this band (1-based) of its pass's input wherever the band holds data; where
+    # its bytes are the product's (no zero-fill, no NaN to mark), the COG is translated straight
+    # from the ISCE raster (CogWriter), without a temporary copy.
     source_band: int | None = None
 
     @property
