@@ -1,11 +1,11 @@
 """Rule `export_pair`: one pair's topsApp geocoded output -> COG products + metadata.json."""
 
-import json
 import logging
 from pathlib import Path
 
 from _helpers import mock_snakemake, run
 from dinsar.products import PairInfo, ProductError, export_pair, read_orbit_types
+from dinsar.records import DemManifest
 
 log = logging.getLogger("dinsar.export_pair")
 
@@ -21,7 +21,7 @@ def main(snakemake):
         reference_point=snakemake.params.reference_point,
         coherence_threshold=snakemake.params.coherence_threshold,
         threads=snakemake.threads,
-        dem=json.loads(Path(snakemake.input.dem).read_text()),
+        dem=DemManifest.read(snakemake.input.dem),
     )
     missing = [f for f in snakemake.output if Path(f).name not in result.files]
     if missing:

@@ -10,14 +10,13 @@ import numpy as np
 import pytest
 
 from dinsar.errors import DinsarError
-from dinsar.isce_image import IsceImage, write_raster
+from dinsar.isce_image import IsceImage, normalise_name, write_raster
 from dinsar.isce_xml import (
     SENSOR_PROPERTIES,
     TOPSINSAR_PROPERTIES,
     Sensor,
     TopsAppConfig,
     TopsAppXmlError,
-    normalize,
     render_topsapp_xml,
     snwe,
     validate_topsapp_xml,
@@ -92,7 +91,7 @@ def refused(inputs: dict[str, Path], text: str) -> str:
 
 
 def names(component: ET.Element) -> dict[str, str]:
-    return {normalize(p.get("name", "")): (p.text or "").strip() for p in component.findall("property")}
+    return {normalise_name(p.get("name", "")): (p.text or "").strip() for p in component.findall("property")}
 
 
 # --- structure ---------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ import isce_synthetic as synthetic  # noqa: E402
 import rasterio  # noqa: E402
 
 from dinsar.errors import DinsarError  # noqa: E402
-from dinsar.isce_image import IsceImage, write_raster  # noqa: E402
+from dinsar.isce_image import IsceImage, read_band, read_image, write_raster  # noqa: E402
 from dinsar.products import (  # noqa: E402
     BYTE_NODATA,
     SENTINEL1_WAVELENGTH_M,
@@ -39,10 +39,11 @@ from dinsar.products import (  # noqa: E402
     phase_to_los_displacement,
     read_orbit_types,
     read_wavelength,
-    robust_symmetric_limit,
     rowcol_of,
     window_rows,
 )
+from dinsar.quicklooks import robust_symmetric_limit  # noqa: E402
+from dinsar.records import OrbitEntry, OrbitManifest, RecordError  # noqa: E402
 
 FLOAT_PRODUCTS = [
     "los_displacement.tif",
@@ -158,14 +159,17 @@ def test_expected_products_follow_the_geocode_list() -> None:
 
 
 def test_orbit_records(tmp_path: Path) -> None:
-    (tmp_path / "20210401.json").write_text(json.dumps(
-        {"date": "20210401", "orbits": [{"platform": "S1A", "type": "POEORB", "file": "x"}]}))  # fmt: skip
-    (tmp_path / "20210413.json").write_text(json.dumps({"date": "20210413", "orbits": [
-        {"platform": "S1A", "type": "RESORB", "file": "y"}]}))  # fmt: skip
+    def entry(platform: str, kind: str) -> OrbitEntry:
+        return OrbitEntry(platform=platform, type=kind, file=f"/orbits/{kind}.EOF",
+                          validity=["2021-03-31T22:59:42", "2021-04-02T00:59:42"], granules=[])  # fmt: skip
+
+    OrbitManifest(date="20210401", orbits=[entry("S1A", "POEORB")]).write(tmp_path / "20210401.json")
+    OrbitManifest(date="20210413", orbits=[entry("S1B", "RESORB"), entry("S1A", "POEORB")]).write(
+        tmp_path / "20210413.json")  # fmt: skip
     assert read_orbit_types(sorted(tmp_path.glob("*.json"))) == {
-        "20210401": "POEORB", "20210413": "RESORB"}  # fmt: skip
+        "20210401": "POEORB", "20210413": "POEORB+RESORB"}  # fmt: skip
     (tmp_path / "bad.json").write_text("{")
-    with pytest.raises(ProductError, match="orbit record"):
+    with pytest.raises(RecordError, match=r"bad.json is not a valid orbit manifest.*rerun the orbit step"):
         read_orbit_types([tmp_path / "bad.json"])
 
 
@@ -280,6 +284,90 @@ def test_icu_style_run_without_conncomp(tmp_path: Path) -> None:
     assert "coherence >=" in result.metadata["reference_point"]["detail"]
 
 
+# --- products translated straight from the ISCE rasters -------------------------------------
+
+
+def whole_grid_run(workdir: Path) -> synthetic.SyntheticRun:
+    """The synthetic run with data everywhere: no zero-fill, no NaN (as the real fixture)."""
+    run = synthetic.write_run(workdir)
+    for raster in sorted((workdir / "merged").glob("*.geo")):
+        image = read_image(raster.with_name(raster.name + ".xml"))
+        bands = [read_band(raster, b + 1, image) for b in range(image.bands)]
+        if image.data_type != "BYTE":
+            bands = [np.where((b == 0) | np.isnan(b), 0.5, b) for b in bands]
+        write_raster(raster, bands, image)
+    return run
+
+
+def computed(run: synthetic.SyntheticRun) -> dict[str, np.ndarray]:
+    """What the plain band products must hold, computed from the inputs with numpy."""
+    merged = run.workdir / "merged"
+    unw = [read_band(merged / "filt_topophase.unw.geo", b) for b in (1, 2)]
+    cor = [read_band(merged / "topophase.cor.geo", b) for b in (1, 2)]
+    inc, az = (read_band(merged / "los.rdr.geo", b) for b in (1, 2))
+    phsig = read_band(merged / "phsig.cor.geo", 1)
+
+    def two_band(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return np.isfinite(a) & np.isfinite(b) & ((a != 0) | (b != 0))
+
+    unw_valid = np.isfinite(unw[1]) & np.isfinite(unw[0]) & (unw[0] != 0)
+    labels = read_band(merged / "filt_topophase.unw.conncomp.geo", 1)
+    return {
+        "unwrapped_phase.tif": np.where(unw_valid, unw[1], np.nan),
+        "coherence.tif": np.where(two_band(*cor), cor[1], np.nan),
+        "incidence_angle.tif": np.where(two_band(inc, az), inc, np.nan),
+        "azimuth_angle.tif": np.where(two_band(inc, az), az, np.nan),
+        "phase_sigma.tif": np.where(np.isfinite(phsig) & (phsig != 0), phsig, np.nan),
+        "connected_components.tif": np.where(unw_valid, labels, BYTE_NODATA),
+    }
+
+
+def translated_from(caplog: pytest.LogCaptureFixture) -> set[str]:
+    return {r.getMessage().split()[1] for r in caplog.records
+            if "(from the ISCE raster)" in r.getMessage()}  # fmt: skip
+
+
+def test_band_products_come_straight_from_the_isce_rasters_where_their_bytes_are_right(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    run = whole_grid_run(tmp_path / "whole")
+    with caplog.at_level(logging.DEBUG, logger="dinsar"):
+        export_pair(run.workdir, tmp_path / "out")
+    expected = computed(run)
+    assert translated_from(caplog) == set(expected)
+    for name, values in expected.items():
+        np.testing.assert_array_equal(read(tmp_path / "out" / name), values, err_msg=name)
+
+    # zero-fill (NaN in the products) and a coherence of 0 beside an amplitude (data) from row
+    # 96 on: the rows before come from the raster, the rest from the computed values
+    cor = run.workdir / "merged" / "topophase.cor.geo"
+    bands = np.fromfile(cor, dtype="<f4").reshape(run.length, 2, run.width)
+    bands[100, 1, 50:60] = 0.0
+    bands[110, :, 50:60] = 0.0
+    bands.tofile(cor)
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG, logger="dinsar"):
+        export_pair(run.workdir, tmp_path / "again", memory_budget_mb=0)  # 16-row windows
+    assert translated_from(caplog) == set(expected) - {"coherence.tif"}
+    coherence = read(tmp_path / "again" / "coherence.tif")
+    np.testing.assert_array_equal(coherence, computed(run)["coherence.tif"])
+    assert (coherence[100, 50:60] == 0).all() and np.isnan(coherence[110, 50:60]).all()
+
+
+def test_a_layout_gdal_would_read_otherwise_is_not_translated_from_the_raster(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    run = whole_grid_run(tmp_path / "work")
+    expected = computed(run)["phase_sigma.tif"]
+    xml = run.workdir / "merged" / "phsig.cor.geo.xml"
+    # "L" is little-endian to our reader; written into a VRT it would say MSB
+    xml.write_text(xml.read_text().replace("<value>l</value>", "<value>L</value>"))
+    with caplog.at_level(logging.DEBUG, logger="dinsar"):
+        export_pair(run.workdir, tmp_path / "out")
+    assert "phase_sigma.tif" not in translated_from(caplog)
+    np.testing.assert_array_equal(read(tmp_path / "out" / "phase_sigma.tif"), expected)
+
+
 # --- bad inputs -----------------------------------------------------------------------------
 
 
@@ -329,12 +417,12 @@ def test_bad_inputs_are_one_line_errors(tmp_path: Path, caplog: pytest.LogCaptur
 
 def test_failed_export_leaves_no_temporary_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     run = synthetic.write_run(tmp_path / "work")
-    import dinsar.products as products
+    import dinsar.products.wrapped as wrapped
 
     def boom(values: np.ndarray) -> np.ndarray:
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(products, "wrapped_phase", boom)
+    monkeypatch.setattr(wrapped, "wrapped_phase", boom)
     with pytest.raises(RuntimeError):
         export_pair(run.workdir, tmp_path / "out")
     assert [p.name for p in (tmp_path / "out").iterdir() if p.name.startswith(".")] == []

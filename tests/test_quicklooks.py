@@ -21,6 +21,7 @@ from shapely.geometry import box  # noqa: E402
 
 from dinsar import quicklooks  # noqa: E402
 from dinsar.products import PairInfo, ProductError, export_pair  # noqa: E402
+from dinsar.records import DemManifest, OrbitEntry, OrbitManifest  # noqa: E402
 from workflow_runner import executed_rules, output_of, snakemake  # noqa: E402
 
 ROI = box(11.51, 46.33, 11.69, 46.44)
@@ -38,7 +39,7 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def figures(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     """What each saved figure shows: titles, colour bars, colour maps, lines."""
     seen: list[dict[str, Any]] = []
-    original = quicklooks._save
+    original = quicklooks.figure.save
 
     def spy(fig: Any, out_path: Any) -> Path:
         info: dict[str, Any] = {"path": Path(out_path), "titles": [], "labels": [], "images": [],
@@ -52,7 +53,7 @@ def figures(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
         seen.append(info)
         return original(fig, out_path)
 
-    monkeypatch.setattr(quicklooks, "_save", spy)
+    monkeypatch.setattr(quicklooks.figure, "save", spy)
     return seen
 
 
@@ -165,13 +166,13 @@ def test_report_builds_offline_with_every_quicklook(tmp_path: Path) -> None:
         (ws / "work" / PAIR / "PICKLE" / name).write_text("<topsProc/>\n")
     (ws / "orbits").mkdir(parents=True)
     for date, kind in ((REFERENCE, "POEORB"), (SECONDARY, "RESORB")):
-        (ws / "orbits" / f"{date}.json").write_text(json.dumps(
-            {"date": date, "orbits": [{"platform": "S1A", "type": kind, "file": f"{kind}.EOF"}]}))  # fmt: skip
+        entry = OrbitEntry(platform="S1A", type=kind, file=f"/orbits/{kind}.EOF", granules=[],
+                           validity=[f"{date}T00:00:00", f"{date}T23:59:59"])  # fmt: skip
+        OrbitManifest(date=date, orbits=[entry]).write(ws / "orbits" / f"{date}.json")
     # the DEM stage's record (the products and the report name the DEM used)
-    (ws / "dem" / "168_DESC").mkdir(parents=True)
-    (ws / "dem" / "168_DESC" / "dem.json").write_text(json.dumps(
-        {"track": "168_DESC", "source": "glo_30", "file": None, "bounds": [11.4, 46.2, 11.8, 46.6],
-         "posting": [1 / 3600, -1 / 3600], "input_vertical_datum": "geoid (removed)"}))  # fmt: skip
+    DemManifest(track="168_DESC", dem="dem.wgs84", geocode_dem="dem.wgs84", source="glo_30",
+                bounds=[11.4, 46.2, 11.8, 46.6], posting=[1 / 3600, -1 / 3600],
+                input_vertical_datum="geoid (removed)").write(ws / "dem" / "168_DESC" / "dem.json")  # fmt: skip
     config = {
         "workspace": str(ws),
         "roi": [11.51, 46.33, 11.69, 46.44],

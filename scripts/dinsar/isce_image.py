@@ -1,5 +1,9 @@
 """ISCE image sidecars: the ``<file>.xml`` ISCE reads and the ``<file>.vrt`` GDAL reads.
 
+Also the one reader of ISCE's XML files (image sidecars, topsApp.xml, the swath metadata
+``IW<n>.xml``): :func:`parse_xml`, :func:`iter_properties`, :func:`component_properties`,
+:func:`read_xml_properties`.
+
 Written the way ISCE 2.6.5's ``Image.renderHdr``/``renderVRT`` write them (see
 reference/isce2/isce_image_xml.md): geolocation only in the ``coordinate1``/``coordinate2``
 components, with ``startingvalue``, ``delta`` and ``size`` always present; the VRT beside the
@@ -11,6 +15,7 @@ from __future__ import annotations
 
 import ast
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -213,18 +218,53 @@ def write_raster(raster: str | Path, bands: list[np.ndarray], image: IsceImage) 
     write_sidecars(raster, image)
 
 
-def _norm(name: str) -> str:
+def normalise_name(name: str) -> str:
+    """ISCE's property names ignore case and whitespace."""
     return "".join(name.split()).lower()
 
 
-def _value(element: ET.Element) -> Any:
+def parse_xml(xml_path: str | Path) -> ET.Element:
+    """The root element of an ISCE XML file; IsceImageError when it is missing or not XML."""
+    try:
+        return ET.parse(xml_path).getroot()
+    except OSError as exc:
+        raise IsceImageError(f"{xml_path} is unreadable ({exc.strerror or exc})") from None
+    except ET.ParseError as exc:
+        raise IsceImageError(f"{xml_path} is not readable XML ({exc})") from None
+
+
+def property_text(element: ET.Element) -> str:
+    """A <property>'s value as ISCE reads it: a ``value`` attribute, a <value> child, or the
+    element's own text (all three forms occur)."""
+    if element.get("value") is not None:
+        return element.get("value", "").strip()
     child = element.find("value")
     text = child.text if child is not None else element.text
-    text = (text or "").strip()
+    return (text or "").strip()
+
+
+def _value(element: ET.Element) -> Any:
+    text = property_text(element)
     try:
         return ast.literal_eval(text)
     except (ValueError, SyntaxError):
         return text
+
+
+def iter_properties(xml_path: str | Path) -> Iterator[tuple[str, str]]:
+    """(normalised name, text) of every <property> at any depth, in document order."""
+    for element in parse_xml(xml_path).iter("property"):
+        yield normalise_name(element.get("name", "")), property_text(element)
+
+
+def component_properties(xml_path: str | Path) -> dict[str, str]:
+    """``"<component>.<property>"`` -> text for each component's own properties (topsApp.xml)."""
+    out: dict[str, str] = {}
+    for component in parse_xml(xml_path).iter("component"):
+        name = normalise_name(component.get("name", ""))
+        for element in component.findall("property"):
+            out[f"{name}.{normalise_name(element.get('name', ''))}"] = property_text(element)
+    return out
 
 
 def read_xml_properties(xml_path: str | Path) -> dict[str, Any]:
@@ -237,12 +277,12 @@ def read_xml_properties(xml_path: str | Path) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for child in node:
             if child.tag == "property":
-                out[_norm(child.get("name", ""))] = _value(child)
+                out[normalise_name(child.get("name", ""))] = _value(child)
             elif child.tag == "component":
-                out[_norm(child.get("name", ""))] = walk(child)
+                out[normalise_name(child.get("name", ""))] = walk(child)
         return out
 
-    return walk(ET.parse(xml_path).getroot())
+    return walk(parse_xml(xml_path))
 
 
 def read_image(xml_path: str | Path) -> IsceImage:

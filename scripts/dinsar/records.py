@@ -74,7 +74,7 @@ class OrbitManifest(Record):
     @property
     def types(self) -> str:
         """"POEORB", "RESORB" or "POEORB+RESORB" (a date acquired by two platforms)."""
-        return "+".join(sorted({o.type for o in self.orbits}, reverse=True))
+        return "+".join(sorted({o.type for o in self.orbits}))
 
 
 class AuxCalManifest(Record):
