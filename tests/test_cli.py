@@ -17,6 +17,7 @@ import rasterio  # noqa: E402
 
 from dinsar.cli import main  # noqa: E402
 from dinsar.config import json_schema  # noqa: E402
+from dinsar.errors import DinsarError  # noqa: E402
 from harness import environment  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -128,6 +129,34 @@ def test_unwritable_output_is_one_line(tmp_path: Path, capsys: pytest.CaptureFix
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
     assert_one_line(*run_main(capsys, "export", str(run.workdir), str(blocker / "out")), "error")
+
+
+def test_a_failed_export_leaves_nothing_behind(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The products are written, then the quicklooks fail: no OUTDIR, no temporary folder."""
+    import dinsar.quicklooks
+
+    def fail(*args: object, **kwargs: object) -> None:
+        raise DinsarError("quicklooks failed")
+
+    run = synthetic.write_run(tmp_path / "run")
+    monkeypatch.setattr(dinsar.quicklooks, "make_quicklooks", fail)
+    assert_one_line(*run_main(capsys, "export", str(run.workdir), str(tmp_path / "out")),
+                    "quicklooks failed")  # fmt: skip
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+    # an earlier complete export stays as it was
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "metadata.json").write_text("{}")
+    assert_one_line(*run_main(capsys, "export", str(run.workdir), str(tmp_path / "out")),
+                    "quicklooks failed")  # fmt: skip
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "run"]
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["metadata.json"]
+    # and a successful export replaces it as a whole
+    monkeypatch.undo()
+    assert run_main(capsys, "export", str(run.workdir), str(tmp_path / "out"))[0] == 0
+    assert QUICKLOOKS <= {p.name for p in (tmp_path / "out").iterdir()}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "run"]
 
 
 def test_reference_point_outside_the_area(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

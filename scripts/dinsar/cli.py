@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import __version__
+from .atomic import atomic_dir
 from .errors import DinsarError
 
 log = logging.getLogger("dinsar.cli")
@@ -137,23 +138,24 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     roi = _roi(args.roi, args.workdir)
     info = pair_info_from_workdir(args.workdir) if args.workdir.is_dir() else None
-    result = export_pair(
-        args.workdir,
-        args.outdir,
-        pair_info=info,
-        reference_point=args.reference_point,
-        coherence_threshold=args.coherence_threshold,
-        wavelength_fallback=args.wavelength,
-    )
-    if not args.no_quicklooks:
-        kinds = ["wrapped_phase", "coherence"]
-        if "los_displacement.tif" in result.files:
-            kinds.insert(0, "displacement")
-        from .quicklooks import QUICKLOOKS, make_quicklooks  # matplotlib: only when drawing
-
-        make_quicklooks(
-            args.outdir, {k: args.outdir / QUICKLOOKS[k] for k in kinds}, roi=roi, info=info
+    # everything goes to a temporary folder renamed to OUTDIR at the end: an error leaves
+    # nothing behind (and an earlier OUTDIR as it was)
+    with atomic_dir(args.outdir) as out:
+        result = export_pair(
+            args.workdir,
+            out,
+            pair_info=info,
+            reference_point=args.reference_point,
+            coherence_threshold=args.coherence_threshold,
+            wavelength_fallback=args.wavelength,
         )
+        if not args.no_quicklooks:
+            kinds = ["wrapped_phase", "coherence"]
+            if "los_displacement.tif" in result.files:
+                kinds.insert(0, "displacement")
+            from .quicklooks import QUICKLOOKS, make_quicklooks  # matplotlib: only when drawing
+
+            make_quicklooks(out, {k: out / QUICKLOOKS[k] for k in kinds}, roi=roi, info=info)
     print(f"products written to {args.outdir}")
     return 0
 
