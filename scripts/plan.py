@@ -39,7 +39,7 @@ def main(snakemake):
     }
     dropped = [a for a in stack.acquisitions if not a.used]
     plot_network(pairs, bperp, snakemake.output.network, dropped)
-    plot_coverage(roi, stack.acquisitions, snakemake.output.coverage)
+    plot_coverage(roi, stack.acquisitions, snakemake.output.coverage, cfg.search.min_roi_coverage)
     disk = estimate_disk(stack, roi, cfg.dem.buffer)
     text = summary_text(
         stack,

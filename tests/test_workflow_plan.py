@@ -154,3 +154,59 @@ def test_no_scenes_found_names_the_search(tmp_path: Path, cmr, ca_bundle: str) -
     assert "roi_bounds_wsen=[10.0, 45.0, 10.1, 45.1]" in text
     assert "widen the dates" in text
     assert "Traceback" not in text
+
+
+def test_dinsar_search_save_keeps_the_baselines_for_an_offline_plan(
+    tmp_path: Path, cmr, ca_bundle: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`dinsar search --config FILE --save OUT` searches once; the plan from OUT, with no
+    network, has the baselines that an asf_search .geojson() export loses."""
+    import yaml
+
+    from dinsar.cli import main
+
+    config_file = tmp_path / "roi.yaml"
+    online = base_config(tmp_path, search={"host": cmr.host}, network={"ca_bundle": ca_bundle})
+    config_file.write_text(yaml.safe_dump(online))
+    saved = tmp_path / "saved" / "search.geojson"
+    assert main(["search", "--config", str(config_file), "--save", str(saved)]) == 0
+    out = capsys.readouterr().out
+    assert f"saved to {saved}" in out and "8 date(s)" in out and "with state vectors" in out
+    features = json.loads(saved.read_text())["features"]
+    assert features and all(f["properties"]["baseline"] for f in features)
+    # offline: the search host does not answer, the saved search is all the plan reads
+    offline = base_config(tmp_path, inventory=str(saved), search={"host": "127.0.0.1:9"})
+    result = snakemake(tmp_path, offline, "plan", "-c1")
+    assert result.returncode == 0, output_of(result)
+    pairs = assert_plan(tmp_path / "ws", n_pairs=7)
+    assert all(p["bperp_m"] not in ("", "nan") for p in pairs)
+    assert "Bperp unknown" not in (tmp_path / "ws" / "plan" / "summary.txt").read_text()
+
+
+def test_dinsar_search_without_a_config_file_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from dinsar.cli import main
+
+    missing = tmp_path / "nope.yaml"
+    assert main(["search", "--config", str(missing), "--save", str(tmp_path / "s.geojson")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"dinsar: error: config file {str(missing)!r} not found; check the path "
+                   "(e.g. config/roi.yaml)"]  # fmt: skip
+
+
+def test_coverage_figure_is_written_when_every_date_is_dropped(
+    tmp_path: Path, shared_dir: Path
+) -> None:
+    """The ROI reaches past the track's swaths: each date covers 55 %, below 90 %."""
+    export = write_asf_export(shared_dir, tmp_path / "asf_export.geojson")
+    cfg = base_config(tmp_path, inventory=str(export), roi=[-124.5, 54.5, -120.8, 54.8],
+                      search={"min_roi_coverage": 0.9})  # fmt: skip
+    result = snakemake(tmp_path, cfg, "plan", "-c1")
+    text = output_of(result)
+    assert result.returncode != 0
+    coverage = tmp_path / "ws" / "plan" / "coverage.png"
+    assert "no date is usable" in text and "slices cover 55% of the ROI" in text
+    assert f"see {coverage} for each date's coverage" in text
+    assert coverage.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "Traceback" not in text
