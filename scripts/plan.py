@@ -8,7 +8,7 @@ from _helpers import mock_snakemake, run
 from dinsar.atomic import write_text
 from dinsar.config import validate_config
 from dinsar.pairs import date_baselines, write_pairs_table
-from dinsar.plan import estimate_disk, summary_text, write_scenes_table
+from dinsar.plan import estimate_cpu, estimate_disk, summary_text, write_scenes_table
 from dinsar.plots import plot_coverage, plot_network
 from dinsar.roi import parse_roi
 from dinsar.stack import Stack
@@ -49,6 +49,7 @@ def main(snakemake):
         keep=cfg.keep,
         cached_bytes=cached_bytes(cfg, stack),
         isce=snakemake.params.isce,
+        cpu=estimate_cpu(len(pairs), roi, cfg.isce.range_looks, cfg.isce.azimuth_looks),
     )
     write_text(snakemake.output.summary, text)
     log.info("plan written to %s", Path(snakemake.output.summary).parent)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from dinsar.isce_run import CPU_S_PER_BURST
 from fixture_scenes import TEST_ROI, write_asf_export
 from workflow_runner import executed_rules, output_of, snakemake
 
@@ -59,6 +60,12 @@ def test_plan_from_saved_search(tmp_path: Path, shared_dir: Path) -> None:
     assert "pairs: 7" in summary and "dates: 8" in summary
     assert "scenes: 8 to use" in summary and "still to download" in summary
     assert "pairs: 7" in output_of(result)  # the summary is printed, not only written
+    # CPU time beside bytes and disk: the ROI needs 3 bursts x 2 swaths; at 19 x 7 looks a pair
+    # costs the calibrated CPU-seconds per burst of every group: 6 x 243.7 s = 24 min
+    assert sum(CPU_S_PER_BURST.values()) == pytest.approx(243.7)
+    assert "estimated CPU time (topsApp): ~24 min per pair (6 bursts; topo 12 min, " \
+        "coregistration 11 min), ~2.8 h for 7 pair(s)" in summary  # fmt: skip
+    assert summary.index("estimated disk") < summary.index("estimated CPU")
     scenes = read_csv(ws / "plan" / "scenes.csv")
     assert {s["date"] for s in scenes if s["used"] == "yes"} == set(EXPECTED_DATES)
 
