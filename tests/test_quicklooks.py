@@ -241,3 +241,20 @@ def test_report_builds_offline_with_every_quicklook(tmp_path: Path) -> None:
     assert "POEORB" in processing and "RESORB" in processing and "isce.range_looks" in processing
     assert "DEM used" in processing and "glo_30" in processing
     assert base64.b64encode(processing.encode()).decode()[:500] in html
+    # every figure is labelled with a name, not its path
+    items = re.search(r"var results = (\{.*?\});\n", html, re.S)
+    assert items
+    for item in json.loads(items.group(1)).values():
+        assert item["labels"] and all(str(ws) not in str(v) for v in item["labels"].values())
+
+    # mid-run (the stack summaries not made yet): the report holds what exists
+    for made in (ws / "products" / "stack").iterdir():
+        made.unlink()
+    result = snakemake(tmp_path, config, "--report", str(report), "products",
+                       "--allowed-rules", *allowed)  # fmt: skip
+    assert result.returncode == 0, output_of(result)[-4000:]
+    html = report.read_text()
+    for png in [*product_dir.glob("quicklook_*.png"), ws / "plan" / "network.png"]:
+        assert base64.b64encode(png.read_bytes()).decode()[:2000] in html, png.name
+    categories = re.search(r"var categories = (\{.*?\});\n", html, re.S)
+    assert categories and set(json.loads(categories.group(1))) == {"1. Plan", "2. Pairs"}

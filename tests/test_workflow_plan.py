@@ -217,3 +217,36 @@ def test_coverage_figure_is_written_when_every_date_is_dropped(
     assert f"see {coverage} for each date's coverage" in text
     assert coverage.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "Traceback" not in text
+
+
+def report_items(html: str) -> dict[str, dict]:
+    """The report's items (Snakemake's `results` table), keyed by file."""
+    import re
+
+    match = re.search(r"var results = (\{.*?\});\n", html, re.S)
+    assert match, "no results table in the report"
+    return json.loads(match.group(1))
+
+
+def test_report_works_from_the_plan_onwards(tmp_path: Path, shared_dir: Path) -> None:
+    export = write_asf_export(shared_dir, tmp_path / "asf_export.geojson")
+    cfg = base_config(tmp_path, inventory=str(export))
+    report = tmp_path / "report.html"
+    # before the plan: one line saying what to run
+    early = snakemake(tmp_path, cfg, "--report", str(report))
+    assert early.returncode != 0 and not report.exists()
+    assert "nothing to report yet: the report starts with the plan; run `snakemake plan` first" \
+        in output_of(early)  # fmt: skip
+    assert "Traceback" not in output_of(early)
+    assert snakemake(tmp_path, cfg, "plan", "-c1").returncode == 0
+    # after the plan, no pair processed: the report holds what exists, nothing runs
+    result = snakemake(tmp_path, cfg, "--report", str(report))
+    assert result.returncode == 0, output_of(result)
+    items = report_items(report.read_text())
+    assert {Path(k).name for k in items} == {"network.png", "coverage.png"}
+    labels = {item["filename"]: item["labels"] for item in items.values()}
+    assert labels == {"network.png": {"figure": "pair network"},
+                      "coverage.png": {"figure": "coverage of the area by each date"}}  # fmt: skip
+    for item in items.values():
+        assert "Pair network" in item["caption"] or "region of interest" in item["caption"]
+    assert not (tmp_path / "ws" / "products").exists()
