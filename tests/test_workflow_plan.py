@@ -58,6 +58,7 @@ def test_plan_from_saved_search(tmp_path: Path, shared_dir: Path) -> None:
     assert {p["bperp_m"] for p in pairs} == {""}
     summary = (ws / "plan" / "summary.txt").read_text()
     assert "pairs: 7" in summary and "dates: 8" in summary
+    assert "Bperp unknown" in summary and "`dinsar search --config FILE --save OUT`" in summary
     assert "scenes: 8 to use" in summary and "still to download" in summary
     assert "pairs: 7" in output_of(result)  # the summary is printed, not only written
     # CPU time beside bytes and disk: the ROI needs 3 bursts x 2 swaths; at 19 x 7 looks a pair

@@ -205,6 +205,9 @@ def summary_text(
     lines.append(f"  dates: {len(stack.dates)} ({stack.dates[0]} .. {stack.dates[-1]})")
     bperp_text = f", |Bperp| up to {max(bperps):.0f} m" if bperps else ", Bperp unknown"
     lines.append(f"  pairs: {len(pairs)} (Btemp {min(btemps)}..{max(btemps)} days{bperp_text})")
+    if not bperps:
+        lines.append("    the scenes carry no state vectors (an asf_search .geojson() export?); "
+                     "`dinsar search --config FILE --save OUT` keeps them")  # fmt: skip
     to_fetch = max(0, disk.slc_bytes - cached_bytes)
     lines.append(
         f"  scenes: {len(stack.granules)} to use, {human_bytes(disk.slc_bytes)} in total, "
