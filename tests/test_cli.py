@@ -210,3 +210,10 @@ def test_export_the_topsapp_double_output(shared_dir: Path, tmp_path: Path) -> N
     # +2 cm of range increase (away from the satellite), no filter in the double: about -2 cm
     assert np.nanmin(disp) == pytest.approx(-0.02, rel=0.05)
     assert abs(np.nanmedian(disp[:20])) < 1e-4
+
+
+def test_export_roi_takes_a_bbox_with_or_without_brackets(tmp_path: Path) -> None:
+    from dinsar.cli import _roi
+
+    for spec in ("11.5,46.3,11.7,46.5", "[11.5, 46.3, 11.7, 46.5]"):
+        assert _roi(spec, tmp_path).bounds == (11.5, 46.3, 11.7, 46.5)

@@ -134,7 +134,7 @@ def _roi(spec: str | None, workdir: Path) -> object | None:
     from .roi import parse_roi
 
     if spec:
-        parts = spec.split(",")
+        parts = spec.strip().strip("[]").split(",")
         if len(parts) == 4 and not spec.strip().upper().startswith(("POLYGON", "MULTIPOLYGON")):
             try:
                 return parse_roi([float(p) for p in parts], key="--roi")
