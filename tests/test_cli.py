@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
@@ -48,6 +49,14 @@ def test_export_the_real_topsapp_run(shared_dir: Path, tmp_path: Path) -> None:
     assert QUICKLOOKS <= names and "los_displacement.tif" in names and "metadata.json" in names
     meta = json.loads((tmp_path / "out" / "metadata.json").read_text())
     assert meta["pair"]["track"] == "168_DESC"
+    # the quicklook's colour limit keeps the real bump's peak (-1.86 cm), which the 99.5th
+    # percentile alone clipped at 1.6 cm
+    from dinsar import quicklooks
+
+    shown = quicklooks.read_decimated(tmp_path / "out" / "los_displacement.tif").data
+    peak = float(np.nanmax(np.abs(shown)))
+    assert quicklooks.robust_symmetric_limit(shown, quicklooks.ROBUST_PERCENTILE) < 0.9 * peak
+    assert quicklooks.displacement_scale(shown)[0] >= peak
 
 
 def test_export_a_synthetic_run_in_process(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
