@@ -46,7 +46,13 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
 sys.path.insert(0, str(REPO / "tests"))
 
-from dinsar.isce_run import CPU_S_PER_BURST, GROUPS, memory_mb, runtime_min  # noqa: E402
+from dinsar.isce_run import (  # noqa: E402
+    CPU_S_PER_BURST,
+    GROUPS,
+    cpu_seconds,
+    memory_mb,
+    runtime_min,
+)
 
 PROFILE = REPO / "profiles" / "slurm" / "config.yaml"
 
@@ -70,10 +76,11 @@ def amdahl(parallel: float, threads: int) -> float:
     return (1 - parallel) + parallel / max(1, threads)
 
 
-def group_seconds(group: str, bursts: int, threads: int) -> float:
-    """Compute time of a group for `bursts` bursts on `threads` threads: its CPU time (the same
-    work whatever the threads) spread over the threads as far as Amdahl's law allows."""
-    return CPU_S_PER_BURST[group] * bursts * amdahl(PARALLEL_FRACTION[group], threads)
+def group_seconds(group: str, bursts: int, threads: int, looks: tuple[int, int]) -> float:
+    """Compute time of a group for `bursts` bursts on `threads` threads: its calibrated CPU
+    time (dinsar.isce_run.cpu_seconds, the plan's too) spread over the threads as far as
+    Amdahl's law allows."""
+    return cpu_seconds(group, bursts, *looks) * amdahl(PARALLEL_FRACTION[group], threads)
 
 
 def sequential_pairs(n_dates: int, sequential: int) -> int:
@@ -207,8 +214,9 @@ def project(args: argparse.Namespace) -> None:
         threads = set_threads.get(group, 1)
         mem = memory_mb(group, args.bursts, args.range_looks, args.azimuth_looks)
         limit = runtime_min(group, args.bursts, args.range_looks, args.azimuth_looks, threads)
-        secs = group_seconds(group, args.bursts, threads)
-        hand = group_seconds(group, args.bursts, args.cores)
+        looks = (args.range_looks, args.azimuth_looks)
+        secs = group_seconds(group, args.bursts, threads, looks)
+        hand = group_seconds(group, args.bursts, args.cores, looks)
         if group == "unwrap" and args.unwrap_minutes is not None:
             secs = hand = args.unwrap_minutes * 60  # SNAPHU is serial: the same on both sides
         hand_pair_s += hand

@@ -223,20 +223,51 @@ def search_params():
     return search_settings(CFG)
 
 
+def _report_requested():
+    """`snakemake --report FILE` (not --report-after-run): the DAG is only built to gather the
+    report's files. Snakemake says so nowhere a Snakefile can read; its command line does.
+    """
+    args = sys.argv[1:]
+    wants = any(a == "--report" or a.startswith("--report=") for a in args)
+    return wants and "--report-after-run" not in args
+
+
+# The report shows what exists, from the plan onwards: its targets keep only existing files.
+REPORTING = workflow.is_main_process and _report_requested()
+
+
+def for_report(files):
+    """The targets as they are; in a report, the plan and those of the targets that exist."""
+    if not REPORTING:
+        return files
+    if not os.path.exists(rules.plan.output.summary):
+        print(
+            "dInSAR-Toolkit: nothing to report yet: the report starts with the plan; "
+            "run `snakemake plan` first",
+            file=sys.stderr,
+        )
+        sys.exit(1)
+    wanted = dict.fromkeys([*rules.plan.output, *files])
+    return [f for f in wanted if os.path.exists(f)]
+
+
 def all_outputs(wildcards):
     """The default target: the plan, every pair through topsApp to its products, the stack
     summaries and the processing table (staging is pulled in by the pairs).
 
     One file per final job is enough: Snakemake re-makes a job when any of its outputs is
     missing, and asking for every file would cost a lookup each (10 000s for big stacks).
+    In a report, only what exists (for_report).
     """
+    if REPORTING:
+        for_report([])  # the plan first: the pairs are only known once it ran
     finals = []
     for pair in pair_ids():
         # the quicklooks need the export, which needs the geocoded products
         finals.append(ws("products", pair, "quicklook_coherence.png"))
         if CFG.keep == "products":
             finals.append(rules.isce_cleanup.output[0].format(pair=pair))
-    return (
+    return for_report(
         list(rules.plan.output)
         + finals
         + list(rules.stack_summary.output)
@@ -367,8 +398,11 @@ def processing_inputs(wildcards):
 
 
 def products_targets(wildcards=None):
-    """Pair products and quicklooks, stack summaries and the processing table (all targets)."""
-    return (
+    """Pair products and quicklooks, stack summaries and the processing table (all targets;
+    in a report, the ones that exist)."""
+    if REPORTING:
+        for_report([])
+    return for_report(
         pair_products()
         + list(rules.stack_summary.output)
         + list(rules.processing_report.output)

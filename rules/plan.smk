@@ -11,11 +11,13 @@ rule plan:
             ws("plan", "network.png"),
             caption="../report/network.rst",
             category="1. Plan",
+            labels={"figure": "pair network"},
         ),
         coverage=report(
             ws("plan", "coverage.png"),
             caption="../report/coverage.rst",
             category="1. Plan",
+            labels={"figure": "coverage of the area by each date"},
         ),
         summary=ws("plan", "summary.txt"),
     log:

@@ -1,4 +1,5 @@
-# Stack summaries and the Snakemake HTML report (`snakemake --report report.html products`).
+# Stack summaries and the Snakemake HTML report (`snakemake --report report.html`: from the
+# plan onwards, what exists; common.smk for_report).
 #
 # The report is self-contained: Snakemake 9 embeds its JavaScript/CSS from its own package and
 # every figure as a data URI, so it opens offline. Items carry rst captions from report/.

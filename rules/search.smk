@@ -20,5 +20,7 @@ checkpoint search:
         runtime=10,
     params:
         query=search_params(),
+        # written by the search itself when no date is usable (the plan then never runs)
+        coverage=ws("plan", "coverage.png"),
     script:
         "../scripts/search.py"

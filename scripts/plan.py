@@ -8,7 +8,7 @@ from _helpers import mock_snakemake, run
 from dinsar.atomic import write_text
 from dinsar.config import validate_config
 from dinsar.pairs import date_baselines, write_pairs_table
-from dinsar.plan import estimate_disk, summary_text, write_scenes_table
+from dinsar.plan import estimate_cpu, estimate_disk, summary_text, write_scenes_table
 from dinsar.plots import plot_coverage, plot_network
 from dinsar.roi import parse_roi
 from dinsar.stack import Stack
@@ -39,7 +39,7 @@ def main(snakemake):
     }
     dropped = [a for a in stack.acquisitions if not a.used]
     plot_network(pairs, bperp, snakemake.output.network, dropped)
-    plot_coverage(roi, stack.acquisitions, snakemake.output.coverage)
+    plot_coverage(roi, stack.acquisitions, snakemake.output.coverage, cfg.search.min_roi_coverage)
     disk = estimate_disk(stack, roi, cfg.dem.buffer)
     text = summary_text(
         stack,
@@ -49,6 +49,7 @@ def main(snakemake):
         keep=cfg.keep,
         cached_bytes=cached_bytes(cfg, stack),
         isce=snakemake.params.isce,
+        cpu=estimate_cpu(len(pairs), roi, cfg.isce.range_looks, cfg.isce.azimuth_looks),
     )
     write_text(snakemake.output.summary, text)
     log.info("plan written to %s", Path(snakemake.output.summary).parent)

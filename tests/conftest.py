@@ -18,6 +18,7 @@ asf_search's automatic error reports to ASF are switched off.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -45,6 +46,38 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     # asf_search POSTs search failures to an ASF server unless this is off.
     asf_search.REPORT_ERRORS = False
+
+
+# What reads the recorded real data in ../shared (or $DINSAR_SHARED): the fixtures below, and
+# the harness modules and helpers that read it at import or call time.
+SHARED_FIXTURES = frozenset({"shared_dir", "real_stack"})
+SHARED_MODULES = frozenset({"harness.safe_factory", "harness.real_stack", "fixture_scenes"})
+
+
+def uses_shared_data(item: pytest.Item) -> bool:
+    """True when a test needs the shared fixture data: through a fixture, its module's imports
+    or an import inside the test."""
+    if SHARED_FIXTURES & set(getattr(item, "fixturenames", ())):
+        return True
+    module = getattr(item, "module", None)
+    if module is not None and any(
+        getattr(value, "__name__", None) in SHARED_MODULES
+        or getattr(value, "__module__", None) in SHARED_MODULES
+        for value in vars(module).values()
+    ):
+        return True
+    try:
+        source = inspect.getsource(item.function)  # type: ignore[attr-defined]
+    except (AttributeError, OSError, TypeError):
+        return False
+    return any(name.rpartition(".")[2] in source for name in SHARED_MODULES)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark `shared` every test that needs ../shared: a clone without it runs -m 'not shared'."""
+    for item in items:
+        if uses_shared_data(item):
+            item.add_marker(pytest.mark.shared)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -154,8 +187,9 @@ def earthdata(https_server: LocalHTTPSServer) -> Iterator[EarthdataEmulator]:
 
 
 @pytest.fixture
-def orbit_bucket(https_server: LocalHTTPSServer) -> Iterator[OrbitBucket]:
-    """The ASF orbit bucket, empty: tests add the real EOFs or re-timed copies."""
+def orbit_bucket(https_server: LocalHTTPSServer, shared_dir: Path) -> Iterator[OrbitBucket]:
+    """The ASF orbit bucket, empty: tests add the real EOFs or re-timed copies (both made from
+    the recorded EOFs in ``shared_dir``)."""
     from harness.orbit_server import OrbitBucket
 
     yield from _served(https_server, OrbitBucket(https_server))

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
@@ -17,6 +18,7 @@ import rasterio  # noqa: E402
 
 from dinsar.cli import main  # noqa: E402
 from dinsar.config import json_schema  # noqa: E402
+from dinsar.errors import DinsarError  # noqa: E402
 from harness import environment  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -47,6 +49,14 @@ def test_export_the_real_topsapp_run(shared_dir: Path, tmp_path: Path) -> None:
     assert QUICKLOOKS <= names and "los_displacement.tif" in names and "metadata.json" in names
     meta = json.loads((tmp_path / "out" / "metadata.json").read_text())
     assert meta["pair"]["track"] == "168_DESC"
+    # the quicklook's colour limit keeps the real bump's peak (-1.86 cm), which the 99.5th
+    # percentile alone clipped at 1.6 cm
+    from dinsar import quicklooks
+
+    shown = quicklooks.read_decimated(tmp_path / "out" / "los_displacement.tif").data
+    peak = float(np.nanmax(np.abs(shown)))
+    assert quicklooks.robust_symmetric_limit(shown, quicklooks.ROBUST_PERCENTILE) < 0.9 * peak
+    assert quicklooks.displacement_scale(shown)[0] >= peak
 
 
 def test_export_a_synthetic_run_in_process(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -130,6 +140,34 @@ def test_unwritable_output_is_one_line(tmp_path: Path, capsys: pytest.CaptureFix
     assert_one_line(*run_main(capsys, "export", str(run.workdir), str(blocker / "out")), "error")
 
 
+def test_a_failed_export_leaves_nothing_behind(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The products are written, then the quicklooks fail: no OUTDIR, no temporary folder."""
+    import dinsar.quicklooks
+
+    def fail(*args: object, **kwargs: object) -> None:
+        raise DinsarError("quicklooks failed")
+
+    run = synthetic.write_run(tmp_path / "run")
+    monkeypatch.setattr(dinsar.quicklooks, "make_quicklooks", fail)
+    assert_one_line(*run_main(capsys, "export", str(run.workdir), str(tmp_path / "out")),
+                    "quicklooks failed")  # fmt: skip
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+    # an earlier complete export stays as it was
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "metadata.json").write_text("{}")
+    assert_one_line(*run_main(capsys, "export", str(run.workdir), str(tmp_path / "out")),
+                    "quicklooks failed")  # fmt: skip
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "run"]
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["metadata.json"]
+    # and a successful export replaces it as a whole
+    monkeypatch.undo()
+    assert run_main(capsys, "export", str(run.workdir), str(tmp_path / "out"))[0] == 0
+    assert QUICKLOOKS <= {p.name for p in (tmp_path / "out").iterdir()}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "run"]
+
+
 def test_reference_point_outside_the_area(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     run = synthetic.write_run(tmp_path / "run")
     assert_one_line(*run_main(capsys, "export", str(run.workdir), str(tmp_path / "out"),
@@ -181,3 +219,10 @@ def test_export_the_topsapp_double_output(shared_dir: Path, tmp_path: Path) -> N
     # +2 cm of range increase (away from the satellite), no filter in the double: about -2 cm
     assert np.nanmin(disp) == pytest.approx(-0.02, rel=0.05)
     assert abs(np.nanmedian(disp[:20])) < 1e-4
+
+
+def test_export_roi_takes_a_bbox_with_or_without_brackets(tmp_path: Path) -> None:
+    from dinsar.cli import _roi
+
+    for spec in ("11.5,46.3,11.7,46.5", "[11.5, 46.3, 11.7, 46.5]"):
+        assert _roi(spec, tmp_path).bounds == (11.5, 46.3, 11.7, 46.5)

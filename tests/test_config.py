@@ -57,7 +57,19 @@ def test_example_roi_config_matches_the_seed() -> None:
         ({"serach": {}}, [r"serach: unknown key", "did you mean 'search'", "Allowed keys"]),
         ({"isce__azimuth_loks": 3}, [r"isce.azimuth_loks: unknown key", "'azimuth_looks'"]),
         # ROI problems
-        ({"roi": "POLYGON ((1 2, 3"}, ["roi: invalid WKT", "POLYGON ((1 2, 3", "write e.g."]),
+        (
+            {"roi": "POLYGON ((1 2, 3"},
+            ["roi: invalid WKT", "POLYGON ((1 2, 3", "write e.g.", "YAML list [W, S, E, N]"],
+        ),
+        # a bbox written as a string: the message shows the YAML list form
+        (
+            {"roi": "129.2, 42.2, 129.3, 42.3"},
+            ["roi: '129.2, 42.2, 129.3, 42.3' is a string", "`roi: [129.2, 42.2, 129.3, 42.3]`"],
+        ),
+        (
+            {"roi": "[-1.5 42.2 -1e-1 42.3]"},
+            ["is a string, not a bbox", "YAML list [W, S, E, N]", "`roi: [-1.5, 42.2, -1e-1, 42.3]`"],
+        ),
         ({"roi": "LINESTRING (0 0, 1 1)"}, ["roi: WKT is a LineString, not a polygon"]),
         (
             {"roi": "POLYGON ((0 0, 1 1, 1 0, 0 1, 0 0))"},

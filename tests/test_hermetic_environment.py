@@ -107,6 +107,7 @@ def hostile_environment(proxy: DroppingProxy, folder: Path) -> dict[str, str]:
     }
 
 
+@pytest.mark.shared  # its inner run is of tests that read the recorded data
 def test_search_download_and_staging_pass_with_hostile_variables(proxy, tmp_path) -> None:
     hostile = hostile_environment(proxy, tmp_path / "hostile")
     # all of them controlled; HOME is replaced rather than removed

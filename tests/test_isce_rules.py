@@ -8,6 +8,7 @@ DEM rules produce, before Snakemake runs; only ISCE outputs are targeted.
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import stat
@@ -20,6 +21,7 @@ import pytest
 from dinsar.config import validate_config
 from dinsar.isce_image import read_band, read_image
 from dinsar.isce_run import (
+    CPU_S_PER_BURST,
     GROUPS,
     HYP3_MEMORY_MB,
     STEP_ORDER,
@@ -27,6 +29,7 @@ from dinsar.isce_run import (
     check_after,
     check_resume_state,
     cleanup,
+    cpu_seconds,
     geocode_products,
     group_outputs,
     keep_after_geocode,
@@ -441,3 +444,31 @@ def test_the_double_leaves_an_empty_phsig_like_isce_below_265_lines(tmp_path: Pa
 
     assert icu_patches(214) == 0 and icu_patches(264) == 0
     assert icu_patches(ICU_MIN_LINES) == 1 and icu_patches(406) == 1 and icu_patches(3437) == 1
+
+
+def test_one_cpu_model_for_the_rules_the_plan_and_the_cluster_benchmark(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The calibration lives in dinsar.isce_run; the plan and benchmarks/cluster_model.py read it."""
+    import importlib
+
+    from dinsar.plan import estimate_cpu
+    from dinsar.roi import parse_roi
+
+    assert cpu_seconds("topo", 10, 19, 7) == pytest.approx(10 * CPU_S_PER_BURST["topo"])
+    # SNAPHU scales with the multilooked pixels: twice the looks, half the CPU
+    assert cpu_seconds("unwrap", 10, 19, 7) == pytest.approx(2 * cpu_seconds("unwrap", 10, 19, 14))
+    # the rules' runtime is that CPU time x the safety factor, spread over the threads
+    assert runtime_min("topo", 27, 19, 7, 1) == math.ceil(3 * cpu_seconds("topo", 27, 19, 7) / 60)
+    cpu = estimate_cpu(5, parse_roi([11.5, 46.3, 11.7, 46.5]), 19, 7)
+    assert cpu.seconds_per_group == {
+        g.name: cpu_seconds(g.name, cpu.bursts_per_pair, 19, 7) for g in GROUPS
+    }
+    assert cpu.total == pytest.approx(5 * cpu.per_pair)
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    model = importlib.import_module("cluster_model")
+    # one thread: no Amdahl gain, exactly the library's CPU time
+    for g in GROUPS:
+        assert model.group_seconds(g.name, 27, 1, (19, 7)) == pytest.approx(
+            cpu_seconds(g.name, 27, 19, 7)
+        )

@@ -21,6 +21,7 @@ import isce_synthetic as synthetic  # noqa: E402
 import rasterio  # noqa: E402
 
 from dinsar.errors import DinsarError  # noqa: E402
+from dinsar.grid import Grid  # noqa: E402
 from dinsar.isce_image import IsceImage, read_band, read_image, write_raster  # noqa: E402
 from dinsar.products import (  # noqa: E402
     BYTE_NODATA,
@@ -42,6 +43,7 @@ from dinsar.products import (  # noqa: E402
     rowcol_of,
     window_rows,
 )
+from dinsar.products.reference import outside_message  # noqa: E402
 from dinsar.quicklooks import robust_symmetric_limit  # noqa: E402
 from dinsar.records import OrbitEntry, OrbitManifest, RecordError  # noqa: E402
 
@@ -273,8 +275,20 @@ def test_reference_point_latlon_and_auto_remove_the_unwrapper_offset(tmp_path: P
     assert np.nanstd(shift) < 1e-6  # a pure constant shift: the offset is gone, the shape kept
     assert abs(disp[r0, c0]) < 2e-3
 
-    with pytest.raises(ProductError, match="outside the geocoded area"):
+    with pytest.raises(ProductError, match="outside the geocoded area") as outside:
         export_pair(run.workdir, tmp_path / "outside", reference_point=[10.0, 10.0])
+    west, north = run.geotransform[0], run.geotransform[3]
+    east, south = west + run.width * synthetic.DLON, north + run.length * synthetic.DLAT
+    # the grid's extent, and the question
+    assert f"lat {south:.4f}..{north:.4f}, lon {west:.4f}..{east:.4f}" in str(outside.value)
+    assert "are lat and lon swapped? products.reference_point is [lat, lon]" in str(outside.value)
+
+
+def test_reference_point_given_as_lon_lat_is_called_swapped() -> None:
+    grid = Grid.from_transform((40.0, 0.01, 0.0, 46.0, 0.0, -0.01), 100, 100)  # lat 45..46
+    message = outside_message(grid, 40.5, 45.5)
+    assert "lat 45.0000..46.0000, lon 40.0000..41.0000" in message
+    assert "lat and lon look swapped: [45.5, 40.5] lies inside" in message
 
 
 def test_icu_style_run_without_conncomp(tmp_path: Path) -> None:

@@ -88,6 +88,37 @@ def test_robust_limits_ignore_outliers_and_keep_a_local_signal(exported: Path) -
     assert 0.5 * peak < limit <= peak
 
 
+def bump_scene(noise_m: float = 0.0, spikes: int = 0) -> tuple[np.ndarray, float]:
+    """A 2.4 cm Gaussian bump (sigma 8 pixels, 0.2 % of the scene above half its peak), as the
+    real run's, on an optional noise and with isolated unwrapping spikes of 10 cm."""
+    rng = np.random.default_rng(1)
+    rows, cols = np.mgrid[0:1000, 0:1200]
+    bump = 0.024 * np.exp(-((rows - 400) ** 2 + (cols - 700) ** 2) / (2 * 8.0**2))
+    data = bump + rng.normal(0, noise_m, bump.shape) if noise_m else bump.copy()
+    data.flat[rng.choice(data.size, spikes, replace=False)] = 0.10
+    data[800:900, 100:300] = np.nan
+    return data, float(bump.max())
+
+
+def test_the_displacement_limit_keeps_a_local_peak() -> None:
+    data, peak = bump_scene()
+    # the percentile alone clips the bump (1.5 cm of 2.4 on the real run)
+    assert quicklooks.robust_symmetric_limit(data, quicklooks.ROBUST_PERCENTILE) < 0.7 * peak
+    assert quicklooks.peak_keeping_limit(data) == pytest.approx(peak)
+    # on noise, with spikes ten times the noise: the peak is still kept, the spikes ignored
+    noisy, peak = bump_scene(noise_m=0.003, spikes=50)
+    assert peak <= quicklooks.peak_keeping_limit(noisy) < 0.04
+    # without a signal the limit is the percentile: noise and spikes do not widen it
+    flat, _ = bump_scene(noise_m=0.003, spikes=50)
+    flat[300:500, 600:800] = np.random.default_rng(2).normal(0, 0.003, (200, 200))
+    assert quicklooks.peak_keeping_limit(flat) == pytest.approx(
+        quicklooks.robust_symmetric_limit(flat, quicklooks.ROBUST_PERCENTILE)
+    )
+    # the stack's shared scale keeps the peak of the pair that has it
+    limit, scale, unit = quicklooks.displacement_scale(flat, data)
+    assert (limit, scale, unit) == (pytest.approx(peak), 100.0, "cm")
+
+
 def test_decimated_reads_are_bounded(exported: Path) -> None:
     image = quicklooks.read_decimated(exported / "coherence.tif", max_pixels=50)
     assert max(image.data.shape) <= 50 and image.full_shape == (160, 240)
@@ -210,3 +241,20 @@ def test_report_builds_offline_with_every_quicklook(tmp_path: Path) -> None:
     assert "POEORB" in processing and "RESORB" in processing and "isce.range_looks" in processing
     assert "DEM used" in processing and "glo_30" in processing
     assert base64.b64encode(processing.encode()).decode()[:500] in html
+    # every figure is labelled with a name, not its path
+    items = re.search(r"var results = (\{.*?\});\n", html, re.S)
+    assert items
+    for item in json.loads(items.group(1)).values():
+        assert item["labels"] and all(str(ws) not in str(v) for v in item["labels"].values())
+
+    # mid-run (the stack summaries not made yet): the report holds what exists
+    for made in (ws / "products" / "stack").iterdir():
+        made.unlink()
+    result = snakemake(tmp_path, config, "--report", str(report), "products",
+                       "--allowed-rules", *allowed)  # fmt: skip
+    assert result.returncode == 0, output_of(result)[-4000:]
+    html = report.read_text()
+    for png in [*product_dir.glob("quicklook_*.png"), ws / "plan" / "network.png"]:
+        assert base64.b64encode(png.read_bytes()).decode()[:2000] in html, png.name
+    categories = re.search(r"var categories = (\{.*?\});\n", html, re.S)
+    assert categories and set(json.loads(categories.group(1))) == {"1. Plan", "2. Pairs"}

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from dinsar.isce_run import CPU_S_PER_BURST
 from fixture_scenes import TEST_ROI, write_asf_export
 from workflow_runner import executed_rules, output_of, snakemake
 
@@ -57,8 +58,15 @@ def test_plan_from_saved_search(tmp_path: Path, shared_dir: Path) -> None:
     assert {p["bperp_m"] for p in pairs} == {""}
     summary = (ws / "plan" / "summary.txt").read_text()
     assert "pairs: 7" in summary and "dates: 8" in summary
+    assert "Bperp unknown" in summary and "`dinsar search --config FILE --save OUT`" in summary
     assert "scenes: 8 to use" in summary and "still to download" in summary
     assert "pairs: 7" in output_of(result)  # the summary is printed, not only written
+    # CPU time beside bytes and disk: the ROI needs 3 bursts x 2 swaths; at 19 x 7 looks a pair
+    # costs the calibrated CPU-seconds per burst of every group: 6 x 243.7 s = 24 min
+    assert sum(CPU_S_PER_BURST.values()) == pytest.approx(243.7)
+    assert "estimated CPU time (topsApp): ~24 min per pair (6 bursts; topo 12 min, " \
+        "coregistration 11 min), ~2.8 h for 7 pair(s)" in summary  # fmt: skip
+    assert summary.index("estimated disk") < summary.index("estimated CPU")
     scenes = read_csv(ws / "plan" / "scenes.csv")
     assert {s["date"] for s in scenes if s["used"] == "yes"} == set(EXPECTED_DATES)
 
@@ -154,3 +162,92 @@ def test_no_scenes_found_names_the_search(tmp_path: Path, cmr, ca_bundle: str) -
     assert "roi_bounds_wsen=[10.0, 45.0, 10.1, 45.1]" in text
     assert "widen the dates" in text
     assert "Traceback" not in text
+
+
+def test_dinsar_search_save_keeps_the_baselines_for_an_offline_plan(
+    tmp_path: Path, cmr, ca_bundle: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`dinsar search --config FILE --save OUT` searches once; the plan from OUT, with no
+    network, has the baselines that an asf_search .geojson() export loses."""
+    import yaml
+
+    from dinsar.cli import main
+
+    config_file = tmp_path / "roi.yaml"
+    online = base_config(tmp_path, search={"host": cmr.host}, network={"ca_bundle": ca_bundle})
+    config_file.write_text(yaml.safe_dump(online))
+    saved = tmp_path / "saved" / "search.geojson"
+    assert main(["search", "--config", str(config_file), "--save", str(saved)]) == 0
+    out = capsys.readouterr().out
+    assert f"saved to {saved}" in out and "8 date(s)" in out and "with state vectors" in out
+    features = json.loads(saved.read_text())["features"]
+    assert features and all(f["properties"]["baseline"] for f in features)
+    # offline: the search host does not answer, the saved search is all the plan reads
+    offline = base_config(tmp_path, inventory=str(saved), search={"host": "127.0.0.1:9"})
+    result = snakemake(tmp_path, offline, "plan", "-c1")
+    assert result.returncode == 0, output_of(result)
+    pairs = assert_plan(tmp_path / "ws", n_pairs=7)
+    assert all(p["bperp_m"] not in ("", "nan") for p in pairs)
+    assert "Bperp unknown" not in (tmp_path / "ws" / "plan" / "summary.txt").read_text()
+
+
+def test_dinsar_search_without_a_config_file_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from dinsar.cli import main
+
+    missing = tmp_path / "nope.yaml"
+    assert main(["search", "--config", str(missing), "--save", str(tmp_path / "s.geojson")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"dinsar: error: config file {str(missing)!r} not found; check the path "
+                   "(e.g. config/roi.yaml)"]  # fmt: skip
+
+
+def test_coverage_figure_is_written_when_every_date_is_dropped(
+    tmp_path: Path, shared_dir: Path
+) -> None:
+    """The ROI reaches past the track's swaths: each date covers 55 %, below 90 %."""
+    export = write_asf_export(shared_dir, tmp_path / "asf_export.geojson")
+    cfg = base_config(tmp_path, inventory=str(export), roi=[-124.5, 54.5, -120.8, 54.8],
+                      search={"min_roi_coverage": 0.9})  # fmt: skip
+    result = snakemake(tmp_path, cfg, "plan", "-c1")
+    text = output_of(result)
+    assert result.returncode != 0
+    coverage = tmp_path / "ws" / "plan" / "coverage.png"
+    assert "no date is usable" in text and "slices cover 55% of the ROI" in text
+    assert f"see {coverage} for each date's coverage" in text
+    assert coverage.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "Traceback" not in text
+
+
+def report_items(html: str) -> dict[str, dict]:
+    """The report's items (Snakemake's `results` table), keyed by file."""
+    import re
+
+    match = re.search(r"var results = (\{.*?\});\n", html, re.S)
+    assert match, "no results table in the report"
+    return json.loads(match.group(1))
+
+
+def test_report_works_from_the_plan_onwards(tmp_path: Path, shared_dir: Path) -> None:
+    export = write_asf_export(shared_dir, tmp_path / "asf_export.geojson")
+    cfg = base_config(tmp_path, inventory=str(export))
+    report = tmp_path / "report.html"
+    # before the plan: one line saying what to run
+    early = snakemake(tmp_path, cfg, "--report", str(report))
+    assert early.returncode != 0 and not report.exists()
+    assert "nothing to report yet: the report starts with the plan; run `snakemake plan` first" \
+        in output_of(early)  # fmt: skip
+    assert "Traceback" not in output_of(early)
+    assert snakemake(tmp_path, cfg, "plan", "-c1").returncode == 0
+    # after the plan, no pair processed: the report holds what exists, nothing runs
+    result = snakemake(tmp_path, cfg, "--report", str(report))
+    assert result.returncode == 0, output_of(result)
+    items = report_items(report.read_text())
+    assert {Path(k).name for k in items} == {"network.png", "coverage.png"}
+    labels = {item["filename"]: item["labels"] for item in items.values()}
+    assert labels == {"network.png": {"figure": "pair network"},
+                      "coverage.png": {"figure": "coverage of the area by each date"}}  # fmt: skip
+    for item in items.values():
+        assert "Pair network" in item["caption"] or "region of interest" in item["caption"]
+    assert not (tmp_path / "ws" / "products").exists()

@@ -1,6 +1,8 @@
 """The ``dinsar`` command.
 
     dinsar export WORKDIR OUTDIR   # topsApp run directory -> COG products + quicklook PNGs
+    dinsar search --config FILE --save OUT  # a config's scenes, with state vectors, to plan
+                                            # offline later (`inventory: OUT`)
     dinsar isce2 [--need]          # which topsApp.py the workflow runs, and its ISCE2 version
     dinsar schema                  # the configuration's JSON schema
     dinsar defaults                # config/config.yaml: every setting, its default, its meaning
@@ -18,6 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import __version__
+from .atomic import atomic_dir
 from .errors import DinsarError
 
 log = logging.getLogger("dinsar.cli")
@@ -95,6 +98,19 @@ def build_parser() -> argparse.ArgumentParser:
                         "(Sentinel-1: 0.05546576)")  # fmt: skip
     export.add_argument("--no-quicklooks", action="store_true", help="write the rasters only")
 
+    search = sub.add_parser(
+        "search",
+        help="search ASF for a config's scenes and save them for offline planning",
+        description="Search ASF for the scenes of a config (roi, dates, search settings) and "
+        "save them with their state vectors, so that a plan made later from the saved search "
+        "(`inventory: FILE` in the config) still has its perpendicular baselines. An asf_search "
+        ".geojson() export has no state vectors: its plan cannot show baselines.",
+    )
+    search.add_argument("--config", type=Path, required=True, metavar="FILE",
+                        help="the config to search for (e.g. config/roi.yaml)")  # fmt: skip
+    search.add_argument("--save", type=Path, required=True, metavar="FILE",
+                        help="the inventory to write (GeoJSON, e.g. saved/roi.geojson)")  # fmt: skip
+
     isce2 = sub.add_parser(
         "isce2",
         help="which topsApp.py the workflow runs, and its ISCE2 version",
@@ -118,7 +134,7 @@ def _roi(spec: str | None, workdir: Path) -> object | None:
     from .roi import parse_roi
 
     if spec:
-        parts = spec.split(",")
+        parts = spec.strip().strip("[]").split(",")
         if len(parts) == 4 and not spec.strip().upper().startswith(("POLYGON", "MULTIPOLYGON")):
             try:
                 return parse_roi([float(p) for p in parts], key="--roi")
@@ -137,24 +153,39 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     roi = _roi(args.roi, args.workdir)
     info = pair_info_from_workdir(args.workdir) if args.workdir.is_dir() else None
-    result = export_pair(
-        args.workdir,
-        args.outdir,
-        pair_info=info,
-        reference_point=args.reference_point,
-        coherence_threshold=args.coherence_threshold,
-        wavelength_fallback=args.wavelength,
-    )
-    if not args.no_quicklooks:
-        kinds = ["wrapped_phase", "coherence"]
-        if "los_displacement.tif" in result.files:
-            kinds.insert(0, "displacement")
-        from .quicklooks import QUICKLOOKS, make_quicklooks  # matplotlib: only when drawing
-
-        make_quicklooks(
-            args.outdir, {k: args.outdir / QUICKLOOKS[k] for k in kinds}, roi=roi, info=info
+    # everything goes to a temporary folder renamed to OUTDIR at the end: an error leaves
+    # nothing behind (and an earlier OUTDIR as it was)
+    with atomic_dir(args.outdir) as out:
+        result = export_pair(
+            args.workdir,
+            out,
+            pair_info=info,
+            reference_point=args.reference_point,
+            coherence_threshold=args.coherence_threshold,
+            wavelength_fallback=args.wavelength,
         )
+        if not args.no_quicklooks:
+            kinds = ["wrapped_phase", "coherence"]
+            if "los_displacement.tif" in result.files:
+                kinds.insert(0, "displacement")
+            from .quicklooks import QUICKLOOKS, make_quicklooks  # matplotlib: only when drawing
+
+            make_quicklooks(out, {k: out / QUICKLOOKS[k] for k in kinds}, roi=roi, info=info)
     print(f"products written to {args.outdir}")
+    return 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from .config import load_config_file
+    from .inventory import group_acquisitions
+    from .search import save_search
+
+    scenes = save_search(load_config_file(args.config), args.save)
+    dates = len(group_acquisitions(scenes))
+    with_baselines = sum(s.baseline is not None for s in scenes)
+    print(f"{len(scenes)} scene(s) on {dates} date(s) saved to {args.save}, "
+          f"{with_baselines} with state vectors; plan offline with `inventory: {args.save}` "
+          "in the config")  # fmt: skip
     return 0
 
 
@@ -196,8 +227,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     configure_logging(None, logging.DEBUG if args.verbose else logging.INFO)
-    handlers = {"export": cmd_export, "isce2": cmd_isce2, "schema": cmd_schema,
-                "defaults": cmd_defaults}  # fmt: skip
+    handlers = {"export": cmd_export, "search": cmd_search, "isce2": cmd_isce2,
+                "schema": cmd_schema, "defaults": cmd_defaults}  # fmt: skip
     try:
         return handlers[args.command](args)
     except DinsarError as exc:

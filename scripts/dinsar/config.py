@@ -586,6 +586,23 @@ def validate_config(raw: dict[str, Any]) -> Config:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines)) from None
 
 
+def load_config_file(path: str | Path) -> Config:
+    """A YAML config file, validated (relative paths in it are relative to the current folder,
+    as for ``snakemake --configfile``); a missing or unreadable file is one ConfigError."""
+    import yaml
+
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file {str(path)!r} not found; check the path "
+                          "(e.g. config/roi.yaml)") from None  # fmt: skip
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        detail = str(exc).replace("\n", " ")[:200]
+        raise ConfigError(f"config file {str(path)!r} is not readable YAML ({detail})") from None
+    return validate_config(raw if raw is not None else {})
+
+
 def json_schema() -> dict[str, Any]:
     """The JSON Schema (2020-12) generated from the models; written to config/schema.json."""
     schema = Config.model_json_schema()

@@ -492,6 +492,8 @@ CPU_S_PER_BURST = {
     "preprocess": 2.1, "topo": 116.0, "coregistration": 108.0, "interferogram": 11.2,
     "filter": 1.3, "unwrap": 2.1, "geocode": 3.0,
 }  # fmt: skip
+# SNAPHU scales with the multilooked pixels: its CPU-seconds were measured at 7 x 19 looks.
+UNWRAP_CALIBRATION_LOOKS = 7 * 19
 # SNAPHU unwrapped the stack's fully coherent signal in seconds; real, partly decorrelated
 # scenes take far longer, so the wall-time limit of unwrap allows 30 times the measurement.
 _UNWRAP_ALLOWANCE = 30.0
@@ -513,14 +515,23 @@ def memory_mb(group_name: str, bursts: int, range_looks: int, azimuth_looks: int
     return int(math.ceil(gb * 1000 * (1 + 0.5 * (max(1, attempt) - 1)) / 100) * 100)
 
 
-def runtime_min(group_name: str, bursts: int, range_looks: int, azimuth_looks: int,
-                threads: int, attempt: int = 1) -> int:  # fmt: skip
-    """Wall time for a group, minutes: measured CPU-seconds per burst x safety, per thread."""
+def cpu_seconds(group_name: str, bursts: int, range_looks: int, azimuth_looks: int) -> float:
+    """The calibrated CPU time of a group for a pair (the same work whatever the threads):
+    CPU_S_PER_BURST x bursts; unwrap also scales with the multilooked pixels. The one model
+    the rules' runtime, the plan's estimate and benchmarks/cluster_model.py share."""
     per_burst = CPU_S_PER_BURST[group_name]
     if group_name == "unwrap":
-        # SNAPHU scales with the multilooked pixels (calibrated at 7 x 19 = 133 looks)
-        per_burst *= _UNWRAP_ALLOWANCE * 133 / max(1, range_looks * azimuth_looks)
-    seconds = _RUNTIME_SAFETY * per_burst * max(1, bursts) / max(1, threads)
+        per_burst *= UNWRAP_CALIBRATION_LOOKS / max(1, range_looks * azimuth_looks)
+    return per_burst * max(1, bursts)
+
+
+def runtime_min(group_name: str, bursts: int, range_looks: int, azimuth_looks: int,
+                threads: int, attempt: int = 1) -> int:  # fmt: skip
+    """Wall time for a group, minutes: calibrated CPU-seconds x safety, per thread."""
+    seconds = cpu_seconds(group_name, bursts, range_looks, azimuth_looks)
+    if group_name == "unwrap":
+        seconds *= _UNWRAP_ALLOWANCE
+    seconds *= _RUNTIME_SAFETY / max(1, threads)
     return int(max(_RUNTIME_FLOOR_MIN, math.ceil(seconds / 60)) * max(1, attempt))
 
 

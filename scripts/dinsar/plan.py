@@ -1,7 +1,9 @@
-"""The plan: tables of scenes and pairs, download volume and a disk-use estimate.
+"""The plan: tables of scenes and pairs, download volume, a disk-use and a CPU-time estimate.
 
 The disk model uses the measured size of a real topsApp run (about 2 GB of intermediates per
-burst and swath at full resolution; see ../README storage table) and the ROI's extent.
+burst and swath at full resolution; see ../README storage table) and the ROI's extent. The CPU
+model is the rules' own calibration (dinsar.isce_run.cpu_seconds: CPU-seconds per burst of
+each step group, measured with the real topsApp 2.6.5) for the bursts the ROI needs.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from shapely.geometry import MultiPolygon, Polygon
 
 from . import disk
 from .atomic import atomic_path
+from .isce_run import GROUPS, cpu_seconds
 from .stack import Stack
 
 GB = 1e9
@@ -85,6 +88,54 @@ def estimate_disk(stack: Stack, roi: Polygon | MultiPolygon, buffer_deg: float) 
     )
 
 
+@dataclass(frozen=True)
+class CpuEstimate:
+    bursts_per_pair: int
+    seconds_per_group: dict[str, float]  # CPU-seconds of one pair, per ISCE step group
+    n_pairs: int
+
+    @property
+    def per_pair(self) -> float:
+        return sum(self.seconds_per_group.values())
+
+    @property
+    def total(self) -> float:
+        return self.per_pair * self.n_pairs
+
+
+def estimate_cpu(n_pairs: int, roi: Polygon | MultiPolygon, range_looks: int,
+                 azimuth_looks: int) -> CpuEstimate:  # fmt: skip
+    """CPU time of topsApp per pair from the calibrated model, for the bursts the ROI needs."""
+    bursts = math.prod(bursts_and_swaths(roi))
+    return CpuEstimate(
+        bursts_per_pair=bursts,
+        seconds_per_group={
+            g.name: cpu_seconds(g.name, bursts, range_looks, azimuth_looks) for g in GROUPS
+        },
+        n_pairs=n_pairs,
+    )
+
+
+def human_duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def cpu_lines(cpu: CpuEstimate) -> list[str]:
+    heaviest = sorted(cpu.seconds_per_group.items(), key=lambda kv: -kv[1])[:2]
+    parts = ", ".join(f"{name} {human_duration(secs)}" for name, secs in heaviest)
+    return [
+        f"  estimated CPU time (topsApp): ~{human_duration(cpu.per_pair)} per pair "
+        f"({cpu.bursts_per_pair} bursts; {parts}), ~{human_duration(cpu.total)} for "
+        f"{cpu.n_pairs} pair(s)",
+        "    calibrated with the real topsApp 2.6.5 (dinsar.isce_run.CPU_S_PER_BURST); SNAPHU "
+        "can take far longer on decorrelated scenes",
+    ]
+
+
 def write_scenes_table(stack: Stack, path: str | Path) -> None:
     pairs_per_date: dict[str, int] = {}
     for pair in stack.pairs:
@@ -138,6 +189,7 @@ def summary_text(
     keep: str,
     cached_bytes: int = 0,
     isce: dict | None = None,
+    cpu: CpuEstimate | None = None,
 ) -> str:
     lines = [f"dInSAR-Toolkit plan for workspace {workspace}"]
     for track in sorted({a.track for a in stack.acquisitions}):
@@ -153,6 +205,9 @@ def summary_text(
     lines.append(f"  dates: {len(stack.dates)} ({stack.dates[0]} .. {stack.dates[-1]})")
     bperp_text = f", |Bperp| up to {max(bperps):.0f} m" if bperps else ", Bperp unknown"
     lines.append(f"  pairs: {len(pairs)} (Btemp {min(btemps)}..{max(btemps)} days{bperp_text})")
+    if not bperps:
+        lines.append("    the scenes carry no state vectors (an asf_search .geojson() export?); "
+                     "`dinsar search --config FILE --save OUT` keeps them")  # fmt: skip
     to_fetch = max(0, disk.slc_bytes - cached_bytes)
     lines.append(
         f"  scenes: {len(stack.granules)} to use, {human_bytes(disk.slc_bytes)} in total, "
@@ -172,6 +227,8 @@ def summary_text(
             else ""
         )
     )
+    if cpu is not None:
+        lines += cpu_lines(cpu)
     if isce is not None:
         lines += isce_lines(isce)
     return "\n".join(lines) + "\n"

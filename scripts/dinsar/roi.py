@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -58,14 +59,26 @@ def _from_bbox(values: Sequence[float], key: str) -> Polygon:
     return box(west, south, east, north)
 
 
+# a bbox written as one string ("129.2, 42.2, 129.3, 42.3" or "[129.2 42.2 129.3 42.3]")
+_NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+_BBOX_STRING = re.compile(rf"^\[?\s*{_NUMBER}(?:\s*[,\s]\s*{_NUMBER}){{3}}\s*\]?$")
+
+
 def _from_wkt(text: str, key: str) -> Polygon | MultiPolygon:
     short = text if len(text) <= 80 else text[:77] + "..."
+    if _BBOX_STRING.match(text):
+        numbers = ", ".join(re.findall(_NUMBER, text))
+        raise ConfigError(
+            f"{key}: {short!r} is a string, not a bbox; write the bbox as a YAML list "
+            f"[W, S, E, N] without quotes: `{key}: [{numbers}]`"
+        )
     try:
         geom = shapely_wkt.loads(text)
     except (ShapelyError, ValueError) as exc:
         raise ConfigError(
             f"{key}: invalid WKT {short!r} ({str(exc).splitlines()[0]}); "
-            "write e.g. 'POLYGON ((129.2 42.2, 129.3 42.2, 129.3 42.3, 129.2 42.3, 129.2 42.2))'"
+            "write e.g. 'POLYGON ((129.2 42.2, 129.3 42.2, 129.3 42.3, 129.2 42.3, 129.2 42.2))', "
+            f"or a bbox as the YAML list [W, S, E, N]: `{key}: [129.2, 42.2, 129.3, 42.3]`"
         ) from None
     if not isinstance(geom, (Polygon, MultiPolygon)):
         raise ConfigError(f"{key}: WKT is a {geom.geom_type}, not a polygon; give {_ALLOWED}")

@@ -182,8 +182,13 @@ class SearchOutcome:
     choice: TrackChoice
 
 
-def run_search(cfg: Config, inventory_path: Path, dates_path: Path) -> SearchOutcome:
-    """Search (or read the saved search), decide usable dates and tracks, write the inventory."""
+def run_search(cfg: Config, inventory_path: Path, dates_path: Path,
+               coverage_path: Path | None = None) -> SearchOutcome:  # fmt: skip
+    """Search (or read the saved search), decide usable dates and tracks, write the inventory.
+
+    When no date is usable, ``coverage_path`` gets the coverage figure (the plan's, which
+    otherwise never runs) before the SearchError: it shows what each date covers.
+    """
     roi = parse_roi(cfg.roi)
     query = describe_query(cfg, roi)
     if cfg.inventory:
@@ -191,15 +196,7 @@ def run_search(cfg: Config, inventory_path: Path, dates_path: Path) -> SearchOut
         log.info("read %d scene(s) from saved search %s", len(found), cfg.inventory)
     else:
         found = search_asf(cfg, roi)
-    wanted = scene_filter(cfg)
-    scenes = deduplicate(s for s in found if wanted.accepts(s))
-    if not scenes:
-        raise SearchError(
-            "no Sentinel-1 IW SLC scenes found for "
-            + ", ".join(f"{k}={v}" for k, v in query.items())
-            + ". Check the ROI (lon lat order), widen the dates, or relax "
-            "search.flight_direction / search.relative_orbits / search.polarization."
-        )
+    scenes = _wanted(cfg, found, query)
     acquisitions = group_acquisitions(scenes)
     assess(acquisitions, roi, cfg.search.min_roi_coverage)
     choice = choose_tracks(acquisitions, cfg.search.tracks)
@@ -212,10 +209,15 @@ def run_search(cfg: Config, inventory_path: Path, dates_path: Path) -> SearchOut
     usable = [a for a in acquisitions if a.used]
     if not usable:
         reasons = sorted({a.reason for a in acquisitions})
+        where = f"{dates_path} for each date"
+        if coverage_path is not None:
+            from .plots import plot_coverage  # matplotlib: only for this figure
+
+            plot_coverage(roi, acquisitions, coverage_path, cfg.search.min_roi_coverage)
+            where = f"{coverage_path} for each date's coverage"
         raise SearchError(
             f"{len(scenes)} scene(s) found but no date is usable: {'; '.join(reasons)[:500]}. "
-            "Lower search.min_roi_coverage, shrink the ROI, or pick another track; "
-            f"see {dates_path} for each date."
+            f"Lower search.min_roi_coverage, shrink the ROI, or pick another track; see {where}."
         )
     log.info(
         "tracks chosen: %s; %d usable date(s) of %d",
@@ -224,6 +226,32 @@ def run_search(cfg: Config, inventory_path: Path, dates_path: Path) -> SearchOut
         len(acquisitions),
     )
     return SearchOutcome(scenes, acquisitions, choice)
+
+
+def _wanted(cfg: Config, found: list[Scene], query: dict[str, Any]) -> list[Scene]:
+    """The scenes the config asks for, once each; none is a SearchError naming the search."""
+    wanted = scene_filter(cfg)
+    scenes = deduplicate(s for s in found if wanted.accepts(s))
+    if not scenes:
+        raise SearchError(
+            "no Sentinel-1 IW SLC scenes found for "
+            + ", ".join(f"{k}={v}" for k, v in query.items())
+            + ". Check the ROI (lon lat order), widen the dates, or relax "
+            "search.flight_direction / search.relative_orbits / search.polarization."
+        )
+    return scenes
+
+
+def save_search(cfg: Config, path: str | Path) -> list[Scene]:
+    """Search ASF for the config's scenes and save them, state vectors included, as an
+    inventory that `inventory:` reads back: a later plan offline still has its baselines
+    (an asf_search ``.geojson()`` export has none). The config's ``inventory`` is not read."""
+    cfg = cfg.model_copy(update={"inventory": None})
+    roi = parse_roi(cfg.roi)
+    query = describe_query(cfg, roi)
+    scenes = _wanted(cfg, search_asf(cfg, roi), query)
+    write_inventory(scenes, path, query)
+    return scenes
 
 
 def search_settings(cfg: Config) -> dict[str, Any]:

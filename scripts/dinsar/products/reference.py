@@ -74,6 +74,19 @@ def latlon_of(transform: Sequence[float], row: float, col: float) -> tuple[float
     return y0 + (row + 0.5) * dy, x0 + (col + 0.5) * dx
 
 
+def outside_message(grid: Grid, lat: float, lon: float) -> str:
+    """A reference point off the grid: the grid's extent, and whether lat and lon are swapped."""
+    west, south, east, north = grid.bounds()
+    extent = f"lat {south:.4f}..{north:.4f}, lon {west:.4f}..{east:.4f}"
+    if south <= lon <= north and west <= lat <= east:
+        swapped = (f"lat and lon look swapped: [{lon}, {lat}] lies inside; "
+                   "products.reference_point is [lat, lon]")  # fmt: skip
+    else:
+        swapped = "are lat and lon swapped? products.reference_point is [lat, lon]"
+    return (f"reference point lat {lat}, lon {lon} lies outside the geocoded area ({extent}); "
+            f"{swapped}; choose a point inside it or 'auto'")  # fmt: skip
+
+
 def block_view(values: np.ndarray, block: int) -> np.ndarray:
     """(rows//b, cols//b, b, b) view of the whole blocks of a 2-D array (edges dropped)."""
     rows, cols = values.shape[0] // block, values.shape[1] // block
@@ -204,10 +217,7 @@ def find_reference(
         lat, lon = request
         row, col = rowcol_of(grid.transform, lat, lon)
         if not (0 <= row < grid.length and 0 <= col < grid.width):
-            raise ProductError(
-                f"reference point lat {lat}, lon {lon} lies outside the geocoded area; choose a "
-                "point inside it (products.reference_point) or 'auto'"
-            )
+            raise ProductError(outside_message(grid, lat, lon))
         half = REFERENCE_WINDOW // 2
         row0, col0 = max(0, row - half), max(0, col - half)
         size = REFERENCE_WINDOW

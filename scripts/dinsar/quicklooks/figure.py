@@ -8,6 +8,7 @@ serves from the file's overviews, so memory is bounded by the PNG size, not the 
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,9 +29,14 @@ Roi = Polygon | MultiPolygon | None
 
 QUICKLOOK_PIXELS = 1200  # longest side of the data drawn in a pair quicklook
 
-# Colour limits of displacement: this percentile of |d|. High enough that a local signal covering
-# a few percent of the scene is not saturated, low enough to ignore isolated unwrapping errors.
+# Colour limits of displacement: at least this percentile of |d| (the spread of the scene,
+# isolated unwrapping errors ignored), and never below the peak of a local signal: a percentile
+# alone clipped a 2.4 cm bump covering 0.2 % of a real scene at 1.5 cm.
 ROBUST_PERCENTILE = 99.5
+# A pixel belongs to a smooth signal (and its |d| may set the limit) when it differs from the
+# median of its 3 x 3 neighbourhood by at most this fraction of that median; isolated spikes and
+# pixel-to-pixel noise do not.
+SMOOTH_TOLERANCE = 0.25
 NO_DATA_COLOUR = "0.85"  # the axes' background, seen through the transparent no-data pixels
 
 
@@ -78,6 +84,34 @@ def robust_symmetric_limit(values: npt.ArrayLike, percentile: float = 98.0) -> f
     return limit if limit > 0 else 1.0
 
 
+def neighbourhood_median(values: np.ndarray) -> np.ndarray:
+    """The median of each pixel's 3 x 3 neighbourhood (NaN ignored; edges padded with NaN)."""
+    padded = np.pad(np.asarray(values, dtype=np.float64), 1, constant_values=np.nan)
+    windows = np.lib.stride_tricks.sliding_window_view(padded, (3, 3)).reshape(*values.shape, 9)
+    with warnings.catch_warnings():  # all-NaN neighbourhoods are NaN, as they should be
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmedian(windows, axis=-1)
+
+
+def peak_keeping_limit(values: npt.ArrayLike, percentile: float = ROBUST_PERCENTILE) -> float:
+    """Symmetric colour limit that never saturates a smooth local peak.
+
+    The larger of the ``percentile`` of |values| and the largest |value| of a pixel that agrees
+    with its 3 x 3 neighbourhood (within SMOOTH_TOLERANCE of the neighbourhood's median). The
+    top of any signal smooth at the pixel scale is such a pixel, so it sets the limit itself,
+    however few pixels the signal covers; a lone spike (an unwrapping error) is not.
+    """
+    data = np.asarray(values, dtype=np.float64)
+    limit = robust_symmetric_limit(data, percentile)
+    if data.ndim != 2 or not np.isfinite(data).any():
+        return limit
+    median = neighbourhood_median(data)
+    smooth = np.isfinite(data) & (np.abs(data - median) <= SMOOTH_TOLERANCE * np.abs(median))
+    if smooth.any():
+        limit = max(limit, float(np.abs(data[smooth]).max()))
+    return limit
+
+
 def displacement_units(limit_m: float) -> tuple[float, str]:
     """Scale and unit for a colour scale: mm below 1 cm, cm up to 1 m, else m."""
     if limit_m < 0.01:
@@ -87,9 +121,9 @@ def displacement_units(limit_m: float) -> tuple[float, str]:
     return 1.0, "m"
 
 
-def displacement_scale(values: npt.ArrayLike) -> tuple[float, float, str]:
-    """(limit in m, scale, unit) of a symmetric displacement colour scale for these values."""
-    limit = robust_symmetric_limit(values, ROBUST_PERCENTILE)
+def displacement_scale(*images: npt.ArrayLike) -> tuple[float, float, str]:
+    """(limit in m, scale, unit) of one symmetric displacement colour scale for these maps."""
+    limit = max((peak_keeping_limit(image) for image in images), default=1.0)
     return (limit, *displacement_units(limit))
 
 

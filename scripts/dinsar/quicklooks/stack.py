@@ -9,7 +9,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib.pyplot as plt
-import numpy as np
 from matplotlib.colors import Normalize
 from matplotlib.lines import Line2D
 
@@ -115,9 +114,7 @@ def plot_displacement_grid(pairs: Sequence[StackPair], out_path: str | Path, roi
     for p in pairs:
         path = p.product_dir / LOS_DISPLACEMENT
         images.append(figure.read_decimated(path, GRID_PANEL_PIXELS) if path.is_file() else None)
-    present = [im.data for im in images if im is not None]
-    values = np.concatenate([d.ravel() for d in present]) if present else np.array([])
-    limit, scale, unit = figure.displacement_scale(values)
+    limit, scale, unit = figure.displacement_scale(*(im.data for im in images if im is not None))
     ncols = min(4, math.ceil(math.sqrt(len(pairs))))
     nrows = math.ceil(len(pairs) / ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(3.6 * ncols + 1.2, 3.2 * nrows + 0.8),
