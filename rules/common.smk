@@ -128,6 +128,18 @@ def after_search(wildcards):
     return []
 
 
+def after_login(output):
+    """No input file. While SLCs are still to be downloaded and ``output`` is missing, the job
+    waits for the preflight (Earthdata login, free disk, ISCE2): a missing or rejected login
+    stops every download (orbits, AUX_CAL; the DEM waits for the zips) before any starts.
+    """
+    if Path(output).is_file():
+        return []
+    if any(not Path(cache("slc", f"{g}.zip")).is_file() for g in stack().granules):
+        checkpoints.preflight.get()
+    return []
+
+
 def inventory_digest():
     """Digest of the search outputs (a rule's params: a new search result re-runs the rule)."""
     return _digest(*INVENTORY.values(), *_mtimes(*INVENTORY.values()))

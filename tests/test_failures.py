@@ -1,0 +1,55 @@
+"""Failures stop early, once, with the cause last: staging jobs are not retried by Snakemake, a
+missing or rejected Earthdata login stops every download before one starts, and a failed run
+ends with a summary of each failed job, its cause and what to do."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.earthdata import netrc_text
+from harness.pipeline import serve_window, user_setup
+from workflow_runner import executed_rules, snakemake, write_config
+
+START, END = "2016-09-01", "2016-10-31"  # 3 dates, 2 pairs
+AUX_DATE = "20160901"  # an IPF 002.36 date: AUX_CAL is a download of `stage` too
+LAST_SCREEN = 24  # lines
+
+
+@pytest.fixture
+def services(cmr, earthdata, orbit_bucket, dem_tiles, https_server, shared_dir):
+    return serve_window(START, END, cmr=cmr, earthdata=earthdata, orbit_bucket=orbit_bucket,
+                        dem_tiles=dem_tiles, https_server=https_server, shared_dir=shared_dir,
+                        aux_date=AUX_DATE)  # fmt: skip
+
+
+def last_screen(text: str) -> str:
+    return "\n".join(text.rstrip().splitlines()[-LAST_SCREEN:])
+
+
+@pytest.mark.parametrize("login", ["missing", "rejected"])
+def test_stage_without_a_valid_login_stops_before_any_download(
+    login, tmp_path, services, cmr, earthdata, orbit_bucket, dem_tiles, https_server, ca_bundle
+):
+    user = user_setup(tmp_path, START, END, services, cmr=cmr, earthdata=earthdata,
+                      orbit_bucket=orbit_bucket, dem_tiles=dem_tiles, ca_bundle=ca_bundle)  # fmt: skip
+    netrc = user.home / ".netrc"
+    if login == "missing":
+        netrc.unlink()
+        cause = "no Earthdata credentials found"
+    else:
+        netrc.write_text(netrc_text("localhost", earthdata.user[0], "not-the-password"))
+        cause = "Earthdata Login rejected the credentials"
+    https_server.clear_log()
+    # the default profile applies (keep-going, retries: 1), as for a user
+    result = snakemake(tmp_path, write_config(tmp_path, user.config), "stage", "-c2", env=user.env)
+    assert result.returncode != 0, result.stderr[-3000:]
+    ran = executed_rules(result)
+    # the login check ran once (no retry) and nothing that downloads started after it
+    assert ran == ["search", "preflight"], ran
+    assert not (user.workspace / "orbits").exists() and not (user.workspace / "aux_cal").exists()
+    assert not [e for e in https_server.requests() if e.path.startswith(("/s1-orbits/", "/aux-cal/", "/dem/"))]
+    assert not list((tmp_path / "shared_cache" / "slc").glob("*.zip"))
+    # the cause is on the last screen, with what to do, and no hint to run `stage` from `stage`
+    end = last_screen(result.stderr)
+    assert cause in end and "preflight" in end, end
+    assert "snakemake stage" not in end and "Traceback" not in result.stderr
