@@ -12,6 +12,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "scripts"))
 from dinsar.config import validate_config
 from dinsar.records import DemExtent
 from dinsar.errors import DinsarError
+from dinsar.failures import FailedJob, failure_summary
 from dinsar.isce_run import PAIR_INFO, memory_mb, pair_bursts, runtime_min
 from dinsar.locks import claim_lock, clear_stale_lock, record_lock_owner, running_run
 from dinsar.search import inventory_is_current, search_settings
@@ -53,6 +54,22 @@ if workflow.is_main_process and not workflow.dryrun:
 
 onstart:
     record_lock_owner(os.getcwd())
+
+
+def failed_jobs():
+    """The jobs of this run that failed for good (retries used up), from Snakemake's scheduler
+    (its log also lists attempts that a retry then finished); a group job's members."""
+    jobs = getattr(getattr(workflow, "scheduler", None), "failed", ())
+    return [
+        FailedJob(j.rule.name, tuple(j.wildcards.items()), tuple(map(str, j.log)))
+        for job in jobs
+        for j in getattr(job, "jobs", [job])
+    ]
+
+
+# the causes on the last screen, however long the run was
+onerror:
+    print(failure_summary(failed_jobs()), file=sys.stderr)
 
 
 # Which topsApp.py runs and its version, said before anything runs (plan, -n, stage, run).

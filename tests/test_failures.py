@@ -53,3 +53,32 @@ def test_stage_without_a_valid_login_stops_before_any_download(
     end = last_screen(result.stderr)
     assert cause in end and "preflight" in end, end
     assert "snakemake stage" not in end and "Traceback" not in result.stderr
+    # the summary of the failed jobs comes after everything Snakemake printed about them
+    summary = end[end.index("1 job(s) failed") :]
+    (line,) = [x for x in summary.splitlines() if x.startswith("  preflight: ")]
+    assert cause in line and "Error in rule" not in summary, end
+
+
+def test_summary_names_each_failed_job_with_its_cause(tmp_path):
+    from dinsar.failures import MAX_JOBS, FailedJob, failure_summary
+
+    ours = tmp_path / "orbits.log"
+    ours.write_text(
+        "2026-01-01 10:00:00,000 INFO dinsar.orbits: listing\n"
+        "2026-01-01 10:00:01,000 ERROR dinsar: orbit for S1A ...: host x does not resolve; "
+        "check orbits.asf_url\n"
+    )
+    crash = tmp_path / "plan.log"
+    crash.write_text("Traceback (most recent call last):\nValueError: boom\n")
+    text = failure_summary([
+        FailedJob("orbits", (("date", "20160901"),), (str(ours),)),
+        FailedJob("plan", (), (str(crash),)),
+    ])  # fmt: skip
+    lines = text.splitlines()
+    assert lines[0] == "dInSAR-Toolkit: 2 job(s) failed; the jobs that need them did not run:"
+    assert lines[1] == "  orbits (date=20160901): orbit for S1A ...: host x does not resolve; check orbits.asf_url"
+    assert lines[2] == f"  plan: failed without a message of ours (see {crash})"
+    assert "report it" in lines[3] and "snakemake" not in text
+    many = [FailedJob("download_slc", (("granule", f"G{i:02d}"),)) for i in range(MAX_JOBS + 3)]
+    assert "... and 3 more" in failure_summary(many)
+    assert failure_summary([]) == ""
