@@ -4,8 +4,11 @@ ends with a summary of each failed job, its cause and what to do."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
+from fixture_scenes import TEST_ROI
 from harness.earthdata import netrc_text
 from harness.pipeline import serve_window, user_setup
 from workflow_runner import executed_rules, snakemake, write_config
@@ -82,3 +85,66 @@ def test_summary_names_each_failed_job_with_its_cause(tmp_path):
     many = [FailedJob("download_slc", (("granule", f"G{i:02d}"),)) for i in range(MAX_JOBS + 3)]
     assert "... and 3 more" in failure_summary(many)
     assert failure_summary([]) == ""
+
+
+# --- a host name that does not resolve is not retried -----------------------------------------
+
+NOWHERE = "no-such-host.invalid"
+
+
+@pytest.fixture
+def dns_lookups(monkeypatch):
+    """Lookups of NOWHERE fail as a resolver says "Name or service not known" (no query leaves
+    this process); returns the list of those lookups."""
+    import socket
+
+    seen: list[str] = []
+    original = socket.getaddrinfo
+
+    def getaddrinfo(host, *args, **kwargs):
+        if host == NOWHERE:
+            seen.append(host)
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return original(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return seen
+
+
+def test_a_name_that_does_not_resolve_is_not_retried(dns_lookups, tmp_path, ca_bundle):
+    import requests
+    from shapely import wkt
+
+    from dinsar.config import Network, Orbits, validate_config
+    from dinsar.download import DownloadError, Target, download
+    from dinsar.orbits import OrbitError, OrbitRequest, find_orbit
+    from dinsar.retry import is_transient_network_error, unresolved_host
+    from dinsar.search import SearchError, search_asf
+
+    network = Network(retries=3, backoff=0.01, timeout=5)
+    with pytest.raises(requests.ConnectionError) as caught:
+        requests.get(f"https://{NOWHERE}/x", timeout=5)
+    assert unresolved_host(caught.value) == NOWHERE and not is_transient_network_error(caught.value)
+    assert is_transient_network_error(requests.ConnectionError("Connection reset by peer"))
+
+    dns_lookups.clear()
+    target = Target(f"https://{NOWHERE}/S1A.zip", tmp_path / "S1A.zip", label="S1A.zip")
+    with pytest.raises(DownloadError, match=f"S1A.zip: the host name {NOWHERE} does not resolve"):
+        download(target, requests.Session(), network)
+    assert dns_lookups == [NOWHERE]  # one try, no retry
+
+    dns_lookups.clear()
+    request = OrbitRequest("20160901", "S1A", *(dt.datetime(2016, 9, 1, 14, 19, s, tzinfo=dt.UTC) for s in (13, 43)), ())
+    with pytest.raises(OrbitError, match=f"the host name {NOWHERE} does not resolve.*orbits.asf_url") as caught:
+        find_orbit(request, Orbits(asf_url=f"https://{NOWHERE}"), tmp_path, network, requests.Session())
+    assert "snakemake stage" not in str(caught.value)
+    assert dns_lookups == [NOWHERE]
+
+    dns_lookups.clear()
+    cfg = validate_config({"workspace": str(tmp_path / "ws"), "roi": TEST_ROI,
+                           "dates": {"start": "2016-09-01", "end": "2016-10-31"},
+                           "search": {"host": NOWHERE},
+                           "network": {"ca_bundle": ca_bundle, "retries": 3, "backoff": 0.01}})  # fmt: skip
+    with pytest.raises(SearchError, match=f"the host name {NOWHERE} does not resolve.*search.host"):
+        search_asf(cfg, wkt.loads(TEST_ROI))
+    assert dns_lookups == [NOWHERE]
