@@ -148,3 +148,17 @@ def test_a_name_that_does_not_resolve_is_not_retried(dns_lookups, tmp_path, ca_b
     with pytest.raises(SearchError, match=f"the host name {NOWHERE} does not resolve.*search.host"):
         search_asf(cfg, wkt.loads(TEST_ROI))
     assert dns_lookups == [NOWHERE]
+
+
+def test_no_scenes_is_said_once_and_last(tmp_path, services, cmr, earthdata, orbit_bucket, dem_tiles, ca_bundle):
+    """A search that finds nothing fails the same way every time: one search job, its cause in
+    the summary (the profile's retries: 1 is not for the staging rules)."""
+    user = user_setup(tmp_path, "2030-01-01", "2030-02-01", services, cmr=cmr, earthdata=earthdata,
+                      orbit_bucket=orbit_bucket, dem_tiles=dem_tiles, ca_bundle=ca_bundle)  # fmt: skip
+    result = snakemake(tmp_path, write_config(tmp_path, user.config), "stage", "-c2", env=user.env)
+    assert result.returncode != 0
+    assert executed_rules(result) == ["search"], result.stderr[-3000:]
+    end = last_screen(result.stderr)
+    (line,) = [x for x in end.splitlines() if x.startswith("  search: ")]
+    assert "1 job(s) failed" in end and "Traceback" not in result.stderr, end
+    assert "no Sentinel-1 IW SLC scenes found" in line and "widen the dates" in line
