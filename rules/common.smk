@@ -1,6 +1,8 @@
 # Shared set-up: validated config, paths, wildcard constraints and input functions.
+import contextlib
 import functools
 import hashlib
+import io
 import math
 import os
 import sys
@@ -14,7 +16,14 @@ from dinsar.records import DemExtent
 from dinsar.errors import DinsarError
 from dinsar.failures import FailedJob, failure_summary
 from dinsar.isce_run import PAIR_INFO, memory_mb, pair_bursts, runtime_min
-from dinsar.locks import claim_lock, clear_stale_lock, record_lock_owner, running_run
+from dinsar.locks import (
+    claim_lock,
+    clear_stale_lock,
+    record_lock_owner,
+    release_claim,
+    running_run,
+    runs_jobs,
+)
 from dinsar.search import inventory_is_current, search_settings
 from dinsar.plan import bursts_and_swaths
 from dinsar.roi import parse_roi
@@ -37,23 +46,44 @@ except DinsarError as exc:
 
 WORKSPACE = Path(CFG.workspace)
 
+
+def runs_jobs_here():
+    """Whether this invocation runs jobs: not a dry run (-n), --lint, --report, --dag ...
+
+    Snakemake 9 says dryrun is False while the Snakefile is read: its command line tells.
+    Options that cannot be read (Snakemake called through its API) count as a real run.
+    """
+    if workflow.dryrun:
+        return False
+    from snakemake.cli import get_argument_parser
+
+    try:
+        with contextlib.redirect_stderr(io.StringIO()):
+            options, _ = get_argument_parser().parse_known_args(sys.argv[1:])
+    except SystemExit:
+        return True
+    return runs_jobs(vars(options))
+
+
 # A killed run leaves Snakemake's lock behind; a plain rerun removes it when its owner is gone.
-if workflow.is_main_process and not workflow.dryrun:
+# Runs on different workspaces share the project folder's .snakemake: only a real run on the
+# same workspace is refused; a plan or dry run on another one goes ahead.
+if workflow.is_main_process and runs_jobs_here():
     _stale = clear_stale_lock(os.getcwd())
     if _stale:
         print(f"dInSAR-Toolkit: {_stale}", file=sys.stderr)
     # Snakemake's lock only sees files both runs' first DAGs share: refuse any live holder
-    _running = running_run(os.getcwd())
+    _running = running_run(os.getcwd(), WORKSPACE)
     if _running:
         print(f"dInSAR-Toolkit: {_running}", file=sys.stderr)
         sys.exit(1)
     # before Snakemake takes its lock: until onstart records the owner, this claim is what
     # keeps the next run from taking this run's lock for the last, finished run's
-    claim_lock(os.getcwd())
+    claim_lock(os.getcwd(), WORKSPACE)
 
 
 onstart:
-    record_lock_owner(os.getcwd())
+    record_lock_owner(os.getcwd(), WORKSPACE)
 
 
 def failed_jobs():
@@ -67,8 +97,13 @@ def failed_jobs():
     ]
 
 
+onsuccess:
+    release_claim(os.getcwd())
+
+
 # the causes on the last screen, however long the run was
 onerror:
+    release_claim(os.getcwd())
     print(failure_summary(failed_jobs()), file=sys.stderr)
 
 
