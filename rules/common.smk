@@ -13,7 +13,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "scripts"))
 
 from dinsar.config import validate_config
 from dinsar.records import DemExtent
-from dinsar.errors import DinsarError
+from dinsar.errors import INTERRUPTED, DinsarError
 from dinsar.failures import FailedJob, failure_summary
 from dinsar.isce_run import PAIR_INFO, memory_mb, pair_bursts, runtime_min
 from dinsar.locks import (
@@ -36,6 +36,19 @@ from dinsar.topsapp import (
     incompatible_scenes,
     requires_isce,
 )
+
+
+def one_line_interrupt(kind, value, traceback, previous=sys.excepthook):
+    """Ctrl-C outside the jobs (reading the Snakefile, building the DAG): one line, no traceback
+    (while jobs run, Snakemake stops them and each job's glue says it once)."""
+    if issubclass(kind, KeyboardInterrupt):
+        print(f"dInSAR-Toolkit: {INTERRUPTED}", file=sys.stderr)
+    else:
+        previous(kind, value, traceback)
+
+
+if workflow.is_main_process:
+    sys.excepthook = one_line_interrupt
 
 try:
     CFG = validate_config(config)

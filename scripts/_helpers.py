@@ -17,10 +17,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT / "scripts") not in sys.path:  # the library lives beside the scripts
     sys.path.insert(0, str(ROOT / "scripts"))
 
-from dinsar.errors import DinsarError  # noqa: E402
+from dinsar.errors import INTERRUPTED, DinsarError  # noqa: E402
 from dinsar.logs import configure_logging, error_to_log_files  # noqa: E402
-
-INTERRUPTED = "interrupted (Ctrl-C)"
 
 
 def run(main: Callable[[Any], None], snakemake: Any) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 import psutil
 from test_isce_rules import ALLOWED, env_for, inventory, searched, staged, targets_of  # noqa: F401
 
-from _helpers import INTERRUPTED
+from dinsar.errors import INTERRUPTED
 from workflow_runner import REPO, SNAKEMAKE, write_config
 
 PAIR = "20161007_20161031"
@@ -78,3 +78,26 @@ def test_ctrl_c_in_the_glue_is_one_line(tmp_path: Path) -> None:
     assert done.returncode == 130
     assert done.stderr.strip().splitlines() == [f"dInSAR-Toolkit: rule orbits {INTERRUPTED}"]
     assert (tmp_path / "job.log").read_text().strip().endswith(f"ERROR dinsar: {INTERRUPTED}")
+
+
+def test_ctrl_c_while_the_snakefile_is_read_is_one_line(tmp_path: Path, searched: Path, inventory: Path) -> None:  # noqa: F811
+    """Before any job: the topsApp version probe (run while the Snakefile is read) is held."""
+    workspace, config = staged(tmp_path, searched, inventory, ["20161007", "20161031"])
+    note = tmp_path / "probe.txt"
+    cmd = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(tmp_path), "--cores", "1", "plan",
+           "--configfile", str(write_config(tmp_path, config))]  # fmt: skip
+    env = {**os.environ, **env_for(DINSAR_DOUBLE_HOLD_AT="help", DINSAR_DOUBLE_HOLD_NOTE=str(note))}
+    run = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                           start_new_session=True)  # fmt: skip
+    try:
+        wait_for(lambda: run.poll() is not None or note.is_file(), "the probe started")
+        assert run.poll() is None, run.communicate()[1][-3000:]
+        os.killpg(run.pid, signal.SIGINT)  # Ctrl-C
+        stdout, stderr = run.communicate(timeout=120)
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+            run.wait()
+    assert run.returncode != 0 and "Traceback" not in stdout + stderr, stderr[-3000:]
+    assert stderr.strip().splitlines()[-1] == f"dInSAR-Toolkit: {INTERRUPTED}", stderr[-3000:]
+    assert not (workspace / "plan").exists()

@@ -12,6 +12,7 @@ makes that step raise (exit 1) before it writes anything.
 DINSAR_DOUBLE_HOLD_AT=<step> makes that step start (its "Running step" line), print
 "holding in step <step> (pid N)" and wait, like a long real step, until a signal ends the
 process (Ctrl-C: a KeyboardInterrupt traceback, as the real topsApp.py prints one).
+DINSAR_DOUBLE_HOLD_AT=help holds the version probe (``--help``) instead: see topsApp.py.
 """
 
 from __future__ import annotations
