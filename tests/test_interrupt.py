@@ -15,6 +15,7 @@ import psutil
 from test_isce_rules import ALLOWED, env_for, inventory, searched, staged, targets_of  # noqa: F401
 
 from dinsar.errors import INTERRUPTED
+from harness import environment
 from workflow_runner import REPO, SNAKEMAKE, write_config
 
 PAIR = "20161007_20161031"
@@ -32,7 +33,7 @@ def test_ctrl_c_during_a_topsapp_step_is_one_line(tmp_path: Path, searched: Path
     workspace, config = staged(tmp_path, searched, inventory, ["20161007", "20161031"])
     cmd = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(tmp_path), "--cores", "2",
            *targets_of(workspace, [PAIR]), *ALLOWED, "--configfile", str(write_config(tmp_path, config))]  # fmt: skip
-    env = {**os.environ, **env_for(DINSAR_DOUBLE_HOLD_AT="topo")}
+    env = {**environment.clean(), **env_for(DINSAR_DOUBLE_HOLD_AT="topo")}
     topo_log = workspace / "logs" / "isce_topo" / f"{PAIR}.log"
     with open(tmp_path / "out.txt", "w") as out, open(tmp_path / "err.txt", "w") as err:
         run = subprocess.Popen(cmd, stdout=out, stderr=err, env=env, start_new_session=True)
@@ -86,7 +87,7 @@ def test_ctrl_c_while_the_snakefile_is_read_is_one_line(tmp_path: Path, searched
     note = tmp_path / "probe.txt"
     cmd = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(tmp_path), "--cores", "1", "plan",
            "--configfile", str(write_config(tmp_path, config))]  # fmt: skip
-    env = {**os.environ, **env_for(DINSAR_DOUBLE_HOLD_AT="help", DINSAR_DOUBLE_HOLD_NOTE=str(note))}
+    env = {**environment.clean(), **env_for(DINSAR_DOUBLE_HOLD_AT="help", DINSAR_DOUBLE_HOLD_NOTE=str(note))}
     run = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
                            start_new_session=True)  # fmt: skip
     try:
