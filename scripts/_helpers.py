@@ -32,10 +32,12 @@ def run(main: Callable[[Any], None], snakemake: Any) -> None:
         logging.getLogger("dinsar").error("%s", exc)
         print(f"dInSAR-Toolkit error in rule {snakemake.rule}: {exc}", file=sys.stderr)
         sys.exit(1)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C: still one line
-        error_to_log_files(INTERRUPTED)
-        print(f"dInSAR-Toolkit: rule {snakemake.rule} {INTERRUPTED}", file=sys.stderr)
+        # a SIGTERM the step runner turned into this (scancel, a wall-time limit) says so
+        what = f"interrupted ({exc.args[0]})" if exc.args else INTERRUPTED
+        error_to_log_files(what)
+        print(f"dInSAR-Toolkit: rule {snakemake.rule} {what}", file=sys.stderr)
         sys.exit(130)
 
 

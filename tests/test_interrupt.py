@@ -102,3 +102,42 @@ def test_ctrl_c_while_the_snakefile_is_read_is_one_line(tmp_path: Path, searched
     assert run.returncode != 0 and "Traceback" not in stdout + stderr, stderr[-3000:]
     assert stderr.strip().splitlines()[-1] == f"dInSAR-Toolkit: {INTERRUPTED}", stderr[-3000:]
     assert not (workspace / "plan").exists()
+
+
+def test_sigterm_during_a_topsapp_step_stops_topsapp(tmp_path: Path) -> None:
+    """scancel or a wall-time limit (SIGTERM to the step runner alone): topsApp, which ignores
+    SIGINT, is stopped too, and the line says SIGTERM, not Ctrl-C."""
+    work = tmp_path / "work"
+    work.mkdir()
+    note = tmp_path / "topsapp.log"
+    script = tmp_path / "job.py"
+    script.write_text(
+        "import sys\n"
+        f"sys.path.insert(0, {str(REPO / 'scripts')!r})\n"
+        "from types import SimpleNamespace\n"
+        "from _helpers import run\n"
+        "from dinsar.isce_run import run_topsapp\n"
+        "from dinsar.topsapp import TopsApp\n"
+        "def main(snakemake):\n"
+        f"    command = ({sys.executable!r}, '-c', 'import time; print(\"started\", flush=True); time.sleep(600)')\n"
+        "    run_topsapp(TopsApp(command, '2.6.5', 'test'), 'topo', sys.argv[1], {}, sys.argv[2], 1)\n"
+        "run(main, SimpleNamespace(rule='isce_topo', log=[]))\n"
+    )
+    job = subprocess.Popen([sys.executable, str(script), str(work), str(note)],
+                           stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        wait_for(lambda: job.poll() is not None or "started" in (note.read_text() if note.is_file() else ""),
+                 "the stand-in topsApp started", 60)  # fmt: skip
+        children = psutil.Process(job.pid).children()
+        assert len(children) == 1
+        job.send_signal(signal.SIGTERM)
+        _, stderr = job.communicate(timeout=60)
+    finally:
+        if job.poll() is None:
+            job.kill()
+            job.wait()
+    assert job.returncode == 130
+    assert stderr.strip().splitlines()[-1] == "dInSAR-Toolkit: rule isce_topo interrupted (SIGTERM)"
+    assert "Traceback" not in stderr
+    assert not children[0].is_running() or children[0].status() == psutil.STATUS_ZOMBIE
+    assert "interrupted" in note.read_text()
