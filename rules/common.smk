@@ -1,6 +1,8 @@
 # Shared set-up: validated config, paths, wildcard constraints and input functions.
+import contextlib
 import functools
 import hashlib
+import io
 import math
 import os
 import sys
@@ -11,9 +13,17 @@ sys.path.insert(0, str(Path(workflow.basedir) / "scripts"))
 
 from dinsar.config import validate_config
 from dinsar.records import DemExtent
-from dinsar.errors import DinsarError
+from dinsar.errors import INTERRUPTED, DinsarError
+from dinsar.failures import FailedJob, failure_summary
 from dinsar.isce_run import PAIR_INFO, memory_mb, pair_bursts, runtime_min
-from dinsar.locks import claim_lock, clear_stale_lock, record_lock_owner, running_run
+from dinsar.locks import (
+    claim_lock,
+    clear_stale_lock,
+    record_lock_owner,
+    release_claim,
+    running_run,
+    runs_jobs,
+)
 from dinsar.search import inventory_is_current, search_settings
 from dinsar.plan import bursts_and_swaths
 from dinsar.roi import parse_roi
@@ -27,6 +37,19 @@ from dinsar.topsapp import (
     requires_isce,
 )
 
+
+def one_line_interrupt(kind, value, traceback, previous=sys.excepthook):
+    """Ctrl-C outside the jobs (reading the Snakefile, building the DAG): one line, no traceback
+    (while jobs run, Snakemake stops them and each job's glue says it once)."""
+    if issubclass(kind, KeyboardInterrupt):
+        print(f"dInSAR-Toolkit: {INTERRUPTED}", file=sys.stderr)
+    else:
+        previous(kind, value, traceback)
+
+
+if workflow.is_main_process:
+    sys.excepthook = one_line_interrupt
+
 try:
     CFG = validate_config(config)
 except DinsarError as exc:
@@ -36,23 +59,65 @@ except DinsarError as exc:
 
 WORKSPACE = Path(CFG.workspace)
 
+
+def runs_jobs_here():
+    """Whether this invocation runs jobs: not a dry run (-n), --lint, --report, --dag ...
+
+    Snakemake 9 says dryrun is False while the Snakefile is read: its command line tells.
+    Options that cannot be read (Snakemake called through its API) count as a real run.
+    """
+    if workflow.dryrun:
+        return False
+    from snakemake.cli import get_argument_parser
+
+    try:
+        with contextlib.redirect_stderr(io.StringIO()):
+            options, _ = get_argument_parser().parse_known_args(sys.argv[1:])
+    except SystemExit:
+        return True
+    return runs_jobs(vars(options))
+
+
 # A killed run leaves Snakemake's lock behind; a plain rerun removes it when its owner is gone.
-if workflow.is_main_process and not workflow.dryrun:
+# Runs on different workspaces share the project folder's .snakemake: only a real run on the
+# same workspace is refused; a plan or dry run on another one goes ahead.
+if workflow.is_main_process and runs_jobs_here():
     _stale = clear_stale_lock(os.getcwd())
     if _stale:
         print(f"dInSAR-Toolkit: {_stale}", file=sys.stderr)
     # Snakemake's lock only sees files both runs' first DAGs share: refuse any live holder
-    _running = running_run(os.getcwd())
+    _running = running_run(os.getcwd(), WORKSPACE)
     if _running:
         print(f"dInSAR-Toolkit: {_running}", file=sys.stderr)
         sys.exit(1)
     # before Snakemake takes its lock: until onstart records the owner, this claim is what
     # keeps the next run from taking this run's lock for the last, finished run's
-    claim_lock(os.getcwd())
+    claim_lock(os.getcwd(), WORKSPACE)
 
 
 onstart:
-    record_lock_owner(os.getcwd())
+    record_lock_owner(os.getcwd(), WORKSPACE)
+
+
+def failed_jobs():
+    """The jobs of this run that failed for good (retries used up), from Snakemake's scheduler
+    (its log also lists attempts that a retry then finished); a group job's members."""
+    jobs = getattr(getattr(workflow, "scheduler", None), "failed", ())
+    return [
+        FailedJob(j.rule.name, tuple(j.wildcards.items()), tuple(map(str, j.log)))
+        for job in jobs
+        for j in getattr(job, "jobs", [job])
+    ]
+
+
+onsuccess:
+    release_claim(os.getcwd())
+
+
+# the causes on the last screen, however long the run was
+onerror:
+    release_claim(os.getcwd())
+    print(failure_summary(failed_jobs()), file=sys.stderr)
 
 
 # Which topsApp.py runs and its version, said before anything runs (plan, -n, stage, run).
@@ -125,6 +190,18 @@ INVENTORY = {
 def after_search(wildcards):
     """No input file: asking for the stack makes Snakemake run the search first when it must."""
     stack()
+    return []
+
+
+def after_login(output):
+    """No input file. While SLCs are still to be downloaded and ``output`` is missing, the job
+    waits for the preflight (Earthdata login, free disk, ISCE2): a missing or rejected login
+    stops every download (orbits, AUX_CAL; the DEM waits for the zips) before any starts.
+    """
+    if Path(output).is_file():
+        return []
+    if any(not Path(cache("slc", f"{g}.zip")).is_file() for g in stack().granules):
+        checkpoints.preflight.get()
     return []
 
 

@@ -21,6 +21,7 @@ checkpoint dem_extent:
         ws("logs", "dem_extent", "{track}.log"),
     benchmark:
         ws("benchmarks", "dem_extent", "{track}.tsv")
+    retries: 0
     localrule: True
     conda:
         "../envs/workflow.yaml"
@@ -60,7 +61,7 @@ rule dem:
         ws("logs", "dem", "{track}.log"),
     benchmark:
         ws("benchmarks", "dem", "{track}.tsv")
-    retries: 1
+    retries: 0
     # tiles and the geoid come from the network: run where the internet is
     localrule: True
     conda:

@@ -11,6 +11,7 @@ checkpoint search:
         ws("logs", "search", "search.log"),
     benchmark:
         ws("benchmarks", "search", "search.tsv")
+    retries: 0
     localrule: True
     conda:
         "../envs/workflow.yaml"

@@ -2,12 +2,17 @@
 # target. After `snakemake stage` on a node with internet, nothing else needs the network.
 # Input functions are one-line lambdas over library helpers (snakemake --lint: no functions
 # beside rules).
+# The staging rules (search, preflight, downloads, orbits, AUX_CAL, DEM) have `retries: 0`:
+# what a retry can fix (a dropped connection, HTTP 5xx, a timeout) is retried inside the
+# library (network.retries); the rest (no login, no scenes, a host name that does not resolve,
+# a DEM that does not cover) fails the same way again. The profiles' `retries` are for the
+# ISCE groups (more memory and time per attempt).
 from dinsar.aux_cal import platforms_needing_aux_cal
 from dinsar.download import missing_downloads
 from dinsar.orbits import orbit_params
 
 
-# One credential check and one free-disk check before any SLC byte, as a checkpoint: a
+# One credential check and one free-disk check before any download, as a checkpoint: a
 # download whose zip is still missing waits for it (its input function asks for the
 # checkpoint) without taking its report as an input file, so the set of inputs of a download
 # never changes and a finished zip is never re-made because of it. A zip that is already
@@ -22,6 +27,7 @@ checkpoint preflight:
         ws("logs", "preflight", "preflight.log"),
     benchmark:
         ws("benchmarks", "preflight", "preflight.tsv")
+    retries: 0
     localrule: True
     conda:
         "../envs/workflow.yaml"
@@ -58,7 +64,7 @@ rule download_slc:
         ws("logs", "download_slc", "{granule}.log"),
     benchmark:
         ws("benchmarks", "download_slc", "{granule}.tsv")
-    retries: 2
+    retries: 0
     localrule: True
     conda:
         "../envs/workflow.yaml"
@@ -79,13 +85,14 @@ rule download_slc:
 rule orbits:
     input:
         after_search,
+        login=lambda w: after_login(ws("orbits", f"{w.date}.json")),
     output:
         manifest=ws("orbits", "{date}.json"),
     log:
         ws("logs", "orbits", "{date}.log"),
     benchmark:
         ws("benchmarks", "orbits", "{date}.tsv")
-    retries: 1
+    retries: 0
     localrule: True
     conda:
         "../envs/workflow.yaml"
@@ -103,13 +110,14 @@ rule orbits:
 rule aux_cal:
     input:
         after_search,
+        login=lambda w: after_login(ws("aux_cal", f"{w.date}.json")),
     output:
         manifest=ws("aux_cal", "{date}.json"),
     log:
         ws("logs", "aux_cal", "{date}.log"),
     benchmark:
         ws("benchmarks", "aux_cal", "{date}.tsv")
-    retries: 1
+    retries: 0
     localrule: True
     conda:
         "../envs/workflow.yaml"

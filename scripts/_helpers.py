@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -16,20 +17,28 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT / "scripts") not in sys.path:  # the library lives beside the scripts
     sys.path.insert(0, str(ROOT / "scripts"))
 
-from dinsar.errors import DinsarError  # noqa: E402
-from dinsar.logs import configure_logging  # noqa: E402
+from dinsar.errors import INTERRUPTED, DinsarError  # noqa: E402
+from dinsar.logs import configure_logging, error_to_log_files  # noqa: E402
 
 
 def run(main: Callable[[Any], None], snakemake: Any) -> None:
-    """Run a rule's main(snakemake); a user error becomes one line on stderr and in the log."""
+    """Run a rule's main(snakemake); a user error becomes one line on stderr and in the log,
+    and so does Ctrl-C (no traceback; exit status 130, as a shell reports SIGINT)."""
     log_file = snakemake.log[0] if len(snakemake.log) else None
-    configure_logging(log_file)
     try:
+        configure_logging(log_file)
         main(snakemake)
     except DinsarError as exc:
         logging.getLogger("dinsar").error("%s", exc)
         print(f"dInSAR-Toolkit error in rule {snakemake.rule}: {exc}", file=sys.stderr)
         sys.exit(1)
+    except KeyboardInterrupt as exc:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C: still one line
+        # a SIGTERM the step runner turned into this (scancel, a wall-time limit) says so
+        what = f"interrupted ({exc.args[0]})" if exc.args else INTERRUPTED
+        error_to_log_files(what)
+        print(f"dInSAR-Toolkit: rule {snakemake.rule} {what}", file=sys.stderr)
+        sys.exit(130)
 
 
 def mock_snakemake(rulename: str, configfiles: list[str] | None = None, **wildcards: str) -> Any:

@@ -72,7 +72,7 @@ def test_two_workspaces_share_the_caches_and_a_second_run_is_locked_out(
     assert second.returncode != 0, refused[-3000:]
     assert (
         f"dInSAR-Toolkit: another run of this workflow (pid {live[0].proc.pid}) is working "
-        f"in {first_base}; wait until it ends" in refused
+        f"in {first_base / 'ws'}; wait until it ends" in refused
     ), refused[-3000:]
     assert "--unlock" in refused and "Traceback" not in refused
     assert executed_rules(second) == []

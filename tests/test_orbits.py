@@ -202,7 +202,7 @@ def test_unreachable_bucket_says_it_needs_network(session, tmp_path):
     cfg = {"settings": Orbits(asf_url="https://127.0.0.1:9"), "cache_dir": tmp_path,
            "network": Network(retries=0)}  # fmt: skip
     with pytest.raises(
-        OrbitError, match=r"could not be fetched from https://127.0.0.1:9: .*snakemake stage"
+        OrbitError, match=r"could not be fetched from https://127.0.0.1:9: .*needs access to"
     ):
         find_orbit(request("S1A", "2018-04-20T14:00:00"), **cfg, session=session)
 

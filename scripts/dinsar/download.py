@@ -39,7 +39,7 @@ import requests
 from .config import Download, Network
 from .errors import DinsarError
 from .integrity import record_verified
-from .retry import backoff_delays
+from .retry import backoff_delays, is_transient_network_error, network_failure, unresolved_host
 
 log = logging.getLogger(__name__)
 
@@ -269,22 +269,9 @@ def check_response(response: requests.Response, target: Target, session: request
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
 
 
-def _transient_exception(exc: BaseException) -> bool:
-    if isinstance(exc, requests.exceptions.SSLError):
-        # a certificate problem will not go away by retrying; a TLS stream cut mid-way will
-        return "CERTIFICATE_VERIFY_FAILED" not in str(exc) and "certificate" not in str(exc)
-    return isinstance(
-        exc,
-        (
-            requests.exceptions.ConnectionError,
-            requests.exceptions.ChunkedEncodingError,
-            requests.exceptions.Timeout,
-            requests.exceptions.ContentDecodingError,
-        ),
-    )
-
-
 def _network_error(target: Target, exc: BaseException) -> DownloadError:
+    if unresolved_host(exc) is not None:
+        return DownloadError(f"{target.name}: {network_failure(exc, target.url)}")
     if isinstance(exc, requests.exceptions.SSLError):
         return DownloadError(
             f"{target.name}: the TLS certificate of {_host(target.url)} is not trusted ({exc}); "
@@ -449,7 +436,7 @@ def _transfer_all(
                 _wait(target, str(exc), failures, delays, exc.retry_after, sleep)
                 transfer.outcome.retries += 1
             except requests.exceptions.RequestException as exc:
-                if not _transient_exception(exc):
+                if not is_transient_network_error(exc):
                     raise _network_error(target, exc) from None
                 failures = _next_failure(failures, transfer.have > before)
                 _wait(target, f"{type(exc).__name__}", failures, delays, None, sleep)
@@ -541,7 +528,7 @@ def probe(target: Target, session: requests.Session, network: Network = DEFAULT_
             failures += 1
             _wait(target, str(exc), failures, delays, exc.retry_after, time.sleep)
         except requests.exceptions.RequestException as exc:
-            if not _transient_exception(exc):
+            if not is_transient_network_error(exc):
                 raise _network_error(target, exc) from None
             failures += 1
             _wait(target, type(exc).__name__, failures, delays, None, time.sleep)

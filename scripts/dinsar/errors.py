@@ -1,5 +1,8 @@
 """The one exception type for errors a user can cause and fix."""
 
+# what a run, a job or the CLI says on Ctrl-C, instead of a traceback
+INTERRUPTED = "interrupted (Ctrl-C)"
+
 
 class DinsarError(Exception):
     """A problem the user can fix: the message names the cause and the fix.

@@ -18,6 +18,7 @@ import os
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -276,6 +277,11 @@ def run_topsapp(topsapp: TopsApp, group_name: str, workdir: str | Path, env: Map
 
     Returns what the topsApp process and the children it waited for used: wall and CPU seconds
     and peak resident memory, measured exactly (wait4), not sampled.
+
+    Ctrl-C (SIGINT to the terminal's process group) or SIGTERM: topsApp ignores SIGINT (it would
+    write a Python traceback into the log, which Snakemake then shows), this process stops it
+    with SIGTERM, notes it in the log and raises KeyboardInterrupt for the glue to say once.
+    A SIGKILL of the group still reaches topsApp: it stays in this process group.
     """
     workdir = Path(workdir)
     command = step_command(topsapp.command, group_name)
@@ -290,10 +296,21 @@ def run_topsapp(topsapp: TopsApp, group_name: str, workdir: str | Path, env: Map
         try:
             process = subprocess.Popen(  # noqa: S603 - argument list, no shell, nothing from config is parsed by a shell
                 list(command), cwd=workdir, env=run_env, stdout=sink, stderr=subprocess.STDOUT,
+                preexec_fn=_ignore_sigint,  # noqa: PLW1509 - one thread here
             )  # fmt: skip
         except OSError as exc:
             raise IsceRunError(f"could not start {command[0]} ({exc}); check isce.topsapp") from None
-        _pid, status, usage = os.wait4(process.pid, 0)
+        previous = signal.signal(signal.SIGTERM, _interrupt)
+        try:
+            _pid, status, usage = os.wait4(process.pid, 0)
+        except KeyboardInterrupt:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C while topsApp stops
+            _stop(process)
+            if log_path:
+                sink.write(f"\n==== interrupted: {command[0]} stopped\n")
+            raise
+        finally:
+            signal.signal(signal.SIGTERM, previous)
         process.returncode = os.waitstatus_to_exitcode(status)
     finally:
         if log_path:
@@ -315,6 +332,26 @@ def run_topsapp(topsapp: TopsApp, group_name: str, workdir: str | Path, env: Map
             f"{workdir}; see {log_path}{': ' + tail if tail else ''}"
         )
     return record
+
+
+def _ignore_sigint() -> None:
+    """In topsApp's process before exec: Python then installs no KeyboardInterrupt handler."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def _stop(process: subprocess.Popen[Any], grace_s: float = 30.0) -> None:
+    """End topsApp: SIGTERM, then SIGKILL if it is still there after ``grace_s``."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def _tail(path: str | Path | None, lines: int = 1) -> str:

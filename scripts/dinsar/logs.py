@@ -29,3 +29,11 @@ def configure_logging(log_file: str | Path | None = None, level: int = logging.I
     logging.getLogger("dinsar").setLevel(level)
     for name in QUIET:
         logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def error_to_log_files(message: str, name: str = "dinsar") -> None:
+    """Write an ERROR line into the log files only (stderr gets its own one line)."""
+    record = logging.getLogger(name).makeRecord(name, logging.ERROR, __file__, 0, message, None, None)
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.handle(record)

@@ -34,7 +34,7 @@ from .download import DEFAULT_NETWORK, DownloadError, Target, download
 from .eof import EofContent, EofError, read_eof
 from .errors import DinsarError
 from .records import OrbitEntry
-from .retry import with_retries
+from .retry import is_transient_network_error, network_failure, unresolved_host, with_retries
 
 log = logging.getLogger(__name__)
 
@@ -283,18 +283,8 @@ class _RetryableHTTP(requests.exceptions.HTTPError):
 
 
 def _retryable(exc: BaseException) -> bool:
-    if isinstance(exc, requests.exceptions.SSLError):
-        return "certificate" not in str(exc).lower()
     # ChunkedEncodingError: a listing cut short (Content-Length not reached), as a reset is
-    return isinstance(
-        exc,
-        (
-            _RetryableHTTP,
-            requests.ConnectionError,
-            requests.Timeout,
-            requests.exceptions.ChunkedEncodingError,
-        ),
-    )
+    return isinstance(exc, _RetryableHTTP) or is_transient_network_error(exc)
 
 
 # --- CDSE -------------------------------------------------------------------------------------
@@ -316,7 +306,7 @@ def cdse_candidates(
     except requests.RequestException as exc:
         raise OrbitError(
             f"the Copernicus Data Space catalogue could not be queried ({type(exc).__name__}); "
-            "this needs network access: run `snakemake stage` where there is internet, or use "
+            "this needs network access to it; check this machine's network, or use "
             "orbits.source: asf"
         ) from None
     out = []
@@ -514,6 +504,12 @@ def find_orbit(
                     )
                     return entry
             where = asf_url if settings.source == "asf" else "Copernicus Data Space"
+            setting = "orbits.asf_url" if settings.source == "asf" else "orbits.source"
+            if unresolved_host(exc) is not None:  # no retry: the next try fails the same way
+                raise OrbitError(
+                    f"orbit for {request.window()} could not be fetched from {where}: "
+                    f"{network_failure(exc, setting)}"
+                ) from None
             # a requests exception's text is a repr of urllib3 internals: its class says enough
             reason = (
                 str(exc)
@@ -523,8 +519,7 @@ def find_orbit(
             raise OrbitError(
                 f"orbit for {request.window()} could not be fetched from {where}: {reason}; run "
                 "again later (raise network.retries for a flaky connection); this step needs "
-                "network access: on a node without internet, run `snakemake stage` first where "
-                "there is"
+                f"access to {where}"
             ) from None
         if orbit_type == "RESORB" and local.get("RESORB") is not None:
             entry = _use_local(local["RESORB"], request, margin)

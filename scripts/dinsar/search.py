@@ -34,7 +34,7 @@ from .inventory import (
     write_inventory,
 )
 from .net import pin_ca_bundle
-from .retry import with_retries
+from .retry import network_failure, unresolved_host, with_retries
 from .roi import parse_roi
 
 log = logging.getLogger(__name__)
@@ -95,6 +95,8 @@ def search_asf(cfg: Config, roi: Polygon | MultiPolygon) -> list[Scene]:
     log.info("searching ASF at https://%s for %s", host, describe_query(cfg, roi))
 
     def is_transient(exc: BaseException) -> bool:
+        if unresolved_host(exc) is not None:
+            return False  # a name that does not resolve does not resolve on the next try
         if isinstance(exc, requests.exceptions.SSLError):
             return False  # a certificate problem does not fix itself
         if isinstance(
@@ -129,6 +131,11 @@ def search_asf(cfg: Config, roi: Polygon | MultiPolygon) -> list[Scene]:
         requests.exceptions.Timeout,
         requests.exceptions.ChunkedEncodingError,
     ) as exc:
+        if unresolved_host(exc) is not None:
+            raise SearchError(
+                f"ASF search at https://{host}: {network_failure(exc, 'search.host')}; "
+                "without internet, set `inventory:` to a saved search"
+            ) from None
         raise SearchError(
             f"ASF search at https://{host} could not be reached ({type(exc).__name__}, "
             f"{cfg.network.retries} retries): searching needs network access. On a machine "

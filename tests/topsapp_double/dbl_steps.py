@@ -8,6 +8,11 @@ products carry real content: the deformation of dbl_geometry on the annotation's
 
 DINSAR_DOUBLE_FAIL_AT=<step>, or a file named by DINSAR_DOUBLE_FAIL_FLAG that contains <step>,
 makes that step raise (exit 1) before it writes anything.
+
+DINSAR_DOUBLE_HOLD_AT=<step> makes that step start (its "Running step" line), print
+"holding in step <step> (pid N)" and wait, like a long real step, until a signal ends the
+process (Ctrl-C: a KeyboardInterrupt traceback, as the real topsApp.py prints one).
+DINSAR_DOUBLE_HOLD_AT=help holds the version probe (``--help``) instead: see topsApp.py.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import datetime as dt
 import os
 import pickle
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -157,6 +163,10 @@ class Run:
         if wanted == step:
             raise RuntimeError(f"DINSAR_DOUBLE_FAIL_AT: injected failure in step {step}")
         self.log(f"Running step {step}")
+        if os.environ.get("DINSAR_DOUBLE_HOLD_AT") == step:
+            print(f"holding in step {step} (pid {os.getpid()})", flush=True)
+            for _ in range(6000):  # at most 10 minutes: a forgotten double ends by itself
+                time.sleep(0.1)
         getattr(self, "step_" + step)()
 
     def _filler(self, file_name: str, data_type: str, bands: int = 1, scheme: str = "BIP",

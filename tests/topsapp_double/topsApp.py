@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 import traceback
 from pathlib import Path
 
@@ -46,6 +47,11 @@ def parse_args(argv: list[str]) -> tuple[list[str], dict[str, str | None]]:
 def main(argv: list[str]) -> int:
     files, options = parse_args(argv)
     if "--help" in options:
+        # DINSAR_DOUBLE_HOLD_AT=help: the version probe (while the Snakefile is read) waits,
+        # after writing its pid into the file DINSAR_DOUBLE_HOLD_NOTE names
+        if os.environ.get("DINSAR_DOUBLE_HOLD_AT") == "help":
+            Path(os.environ["DINSAR_DOUBLE_HOLD_NOTE"]).write_text(f"holding in --help (pid {os.getpid()})\n")
+            time.sleep(600)
         # the banner real topsApp prints (the workflow reads the version from it); like the
         # real one, --help exits with status 1
         version = os.environ.get("DINSAR_DOUBLE_VERSION", "2.6.5")

@@ -1,0 +1,143 @@
+"""Ctrl-C stops a run with one line, not a Python traceback, also during a topsApp step: the
+step runner stops topsApp and the rule glue says "interrupted" once. Ctrl-C is SIGINT to the
+whole foreground process group (Snakemake, the job scripts, topsApp), as a terminal sends it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+from test_isce_rules import ALLOWED, env_for, inventory, searched, staged, targets_of  # noqa: F401
+
+from dinsar.errors import INTERRUPTED
+from harness import environment
+from workflow_runner import REPO, SNAKEMAKE, write_config
+
+PAIR = "20161007_20161031"
+
+
+def wait_for(check, what: str, limit: float = 600.0) -> None:
+    """Poll until ``check()``; the limit only keeps a broken run from hanging the suite."""
+    deadline = time.monotonic() + limit
+    while not check():
+        assert time.monotonic() < deadline, f"never happened: {what}"
+        time.sleep(0.2)
+
+
+def test_ctrl_c_during_a_topsapp_step_is_one_line(tmp_path: Path, searched: Path, inventory: Path) -> None:  # noqa: F811
+    workspace, config = staged(tmp_path, searched, inventory, ["20161007", "20161031"])
+    cmd = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(tmp_path), "--cores", "2",
+           *targets_of(workspace, [PAIR]), *ALLOWED, "--configfile", str(write_config(tmp_path, config))]  # fmt: skip
+    env = {**environment.clean(), **env_for(DINSAR_DOUBLE_HOLD_AT="topo")}
+    topo_log = workspace / "logs" / "isce_topo" / f"{PAIR}.log"
+    with open(tmp_path / "out.txt", "w") as out, open(tmp_path / "err.txt", "w") as err:
+        run = subprocess.Popen(cmd, stdout=out, stderr=err, env=env, start_new_session=True)
+        try:
+            wait_for(lambda: run.poll() is not None or (
+                topo_log.is_file() and "holding in step topo" in topo_log.read_text()), "topo started")
+            assert run.poll() is None, (tmp_path / "err.txt").read_text()[-3000:]
+            double = int(topo_log.read_text().split("holding in step topo (pid ")[1].split(")")[0])
+            assert psutil.pid_exists(double)
+            os.killpg(run.pid, signal.SIGINT)  # Ctrl-C
+            run.wait(timeout=300)
+        finally:
+            if run.poll() is None:
+                os.killpg(run.pid, signal.SIGKILL)
+                run.wait()
+    stderr = (tmp_path / "err.txt").read_text()
+    text = (tmp_path / "out.txt").read_text() + stderr
+    assert run.returncode != 0
+    # one line of ours, no traceback (the log Snakemake shows of the failed job included)
+    assert "Traceback" not in text and "KeyboardInterrupt" not in text, text[-5000:]
+    assert stderr.count(f"dInSAR-Toolkit: rule isce_topo {INTERRUPTED}") == 1, stderr[-3000:]
+    # topsApp was stopped, not left running in the pair's directory, and topo is not done
+    wait_for(lambda: not psutil.pid_exists(double) or psutil.Process(double).status() == psutil.STATUS_ZOMBIE,
+             "the double stopped", 60)  # fmt: skip
+    assert not (workspace / "work" / PAIR / "PICKLE" / "topo").exists()
+    assert f"ERROR dinsar: {INTERRUPTED}" in topo_log.read_text()
+
+
+def test_ctrl_c_in_the_glue_is_one_line(tmp_path: Path) -> None:
+    """A rule script interrupted anywhere (here: in its main) says it once, exit status 130."""
+    script = tmp_path / "job.py"
+    script.write_text(
+        "import os, signal, sys\n"
+        f"sys.path.insert(0, {str(REPO / 'scripts')!r})\n"
+        "from types import SimpleNamespace\n"
+        "from _helpers import run\n"
+        "def main(snakemake):\n"
+        "    os.kill(os.getpid(), signal.SIGINT)\n"
+        "    signal.pause()\n"
+        f"run(main, SimpleNamespace(rule='orbits', log=[{str(tmp_path / 'job.log')!r}]))\n"
+    )
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 130
+    assert done.stderr.strip().splitlines() == [f"dInSAR-Toolkit: rule orbits {INTERRUPTED}"]
+    assert (tmp_path / "job.log").read_text().strip().endswith(f"ERROR dinsar: {INTERRUPTED}")
+
+
+def test_ctrl_c_while_the_snakefile_is_read_is_one_line(tmp_path: Path, searched: Path, inventory: Path) -> None:  # noqa: F811
+    """Before any job: the topsApp version probe (run while the Snakefile is read) is held."""
+    workspace, config = staged(tmp_path, searched, inventory, ["20161007", "20161031"])
+    note = tmp_path / "probe.txt"
+    cmd = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(tmp_path), "--cores", "1", "plan",
+           "--configfile", str(write_config(tmp_path, config))]  # fmt: skip
+    env = {**environment.clean(), **env_for(DINSAR_DOUBLE_HOLD_AT="help", DINSAR_DOUBLE_HOLD_NOTE=str(note))}
+    run = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                           start_new_session=True)  # fmt: skip
+    try:
+        wait_for(lambda: run.poll() is not None or note.is_file(), "the probe started")
+        assert run.poll() is None, run.communicate()[1][-3000:]
+        os.killpg(run.pid, signal.SIGINT)  # Ctrl-C
+        stdout, stderr = run.communicate(timeout=120)
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+            run.wait()
+    assert run.returncode != 0 and "Traceback" not in stdout + stderr, stderr[-3000:]
+    assert stderr.strip().splitlines()[-1] == f"dInSAR-Toolkit: {INTERRUPTED}", stderr[-3000:]
+    assert not (workspace / "plan").exists()
+
+
+def test_sigterm_during_a_topsapp_step_stops_topsapp(tmp_path: Path) -> None:
+    """scancel or a wall-time limit (SIGTERM to the step runner alone): topsApp, which ignores
+    SIGINT, is stopped too, and the line says SIGTERM, not Ctrl-C."""
+    work = tmp_path / "work"
+    work.mkdir()
+    note = tmp_path / "topsapp.log"
+    script = tmp_path / "job.py"
+    script.write_text(
+        "import sys\n"
+        f"sys.path.insert(0, {str(REPO / 'scripts')!r})\n"
+        "from types import SimpleNamespace\n"
+        "from _helpers import run\n"
+        "from dinsar.isce_run import run_topsapp\n"
+        "from dinsar.topsapp import TopsApp\n"
+        "def main(snakemake):\n"
+        f"    command = ({sys.executable!r}, '-c', 'import time; print(\"started\", flush=True); time.sleep(600)')\n"
+        "    run_topsapp(TopsApp(command, '2.6.5', 'test'), 'topo', sys.argv[1], {}, sys.argv[2], 1)\n"
+        "run(main, SimpleNamespace(rule='isce_topo', log=[]))\n"
+    )
+    job = subprocess.Popen([sys.executable, str(script), str(work), str(note)],
+                           stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        wait_for(lambda: job.poll() is not None or "started" in (note.read_text() if note.is_file() else ""),
+                 "the stand-in topsApp started", 60)  # fmt: skip
+        children = psutil.Process(job.pid).children()
+        assert len(children) == 1
+        job.send_signal(signal.SIGTERM)
+        _, stderr = job.communicate(timeout=60)
+    finally:
+        if job.poll() is None:
+            job.kill()
+            job.wait()
+    assert job.returncode == 130
+    assert stderr.strip().splitlines()[-1] == "dInSAR-Toolkit: rule isce_topo interrupted (SIGTERM)"
+    assert "Traceback" not in stderr
+    assert not children[0].is_running() or children[0].status() == psutil.STATUS_ZOMBIE
+    assert "interrupted" in note.read_text()
