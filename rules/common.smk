@@ -36,6 +36,13 @@ except DinsarError as exc:
 
 WORKSPACE = Path(CFG.workspace)
 
+# profiles/default sets `cores: all`, so `snakemake plan --configfile F` needs no --cores.
+# Snakemake loads that profile after --profile profiles/slurm too, where --cores would cap
+# every cluster job's threads at the login node's CPU count: jobs that go to a cluster
+# (--jobs) are limited by --jobs and their own threads, not by the cores of this machine.
+if workflow.global_resources["_nodes"].value is not None:
+    workflow.global_resources["_cores"] = None
+
 # A killed run leaves Snakemake's lock behind; a plain rerun removes it when its owner is gone.
 if workflow.is_main_process and not workflow.dryrun:
     _stale = clear_stale_lock(os.getcwd())
