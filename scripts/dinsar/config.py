@@ -288,6 +288,11 @@ class Download(_Section):
         default="urs.earthdata.nasa.gov",
         description="Earthdata Login host (the .netrc machine name)",
     )
+    asf_auth_host: str = Field(
+        default="cumulus.asf.alaska.edu",
+        description="ASF's login endpoint that Earthdata Login sends you back to; `dinsar login` "
+        "checks a user and password with this round trip, as asf_search does",
+    )
     progress_seconds: Annotated[float, Field(gt=0, le=3600)] = Field(
         default=30,
         description="a progress line in the download log every this many seconds",

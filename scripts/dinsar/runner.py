@@ -1,0 +1,185 @@
+"""``dinsar run``: the seed toolkit's one-line run, as the same Snakemake workflow.
+
+``dinsar run --roi WKT --start D --end D`` writes the settings to ``<workspace>/dinsar_run.yaml``
+(the record of the run: ``dinsar run --config`` or ``snakemake --configfile`` repeats it) and
+starts Snakemake on it; ``dinsar run --config FILE`` starts it on an existing file. Both
+validate the settings exactly as the Snakefile does, before anything starts. Snakemake runs
+as a child process from an argument list (never a shell string), in the current directory.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import shutil
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from . import __version__
+from .config import Config, validate_config
+from .errors import ConfigError, DinsarError
+
+log = logging.getLogger(__name__)
+
+RECORD_NAME = "dinsar_run.yaml"
+SNAKEFILE = Path(__file__).resolve().parents[2] / "Snakefile"
+
+
+def parse_looks(text: str) -> tuple[int, int]:
+    """``"7x19"`` -> (azimuth looks, range looks)."""
+    parts = text.lower().replace("×", "x").split("x")
+    try:
+        azimuth, range_ = (int(p) for p in parts)
+    except ValueError:
+        raise ValueError(f"{text!r} is not AZIMUTHxRANGE looks, e.g. 7x19") from None
+    if azimuth < 1 or range_ < 1:
+        raise ValueError(f"{text!r}: looks must be >= 1, e.g. 7x19")
+    return azimuth, range_
+
+
+def settings_from_options(
+    roi: str,
+    start: str,
+    end: str,
+    *,
+    looks: tuple[int, int] | None = None,
+    dem_buffer: float | None = None,
+    workspace: str | None = None,
+    inventory: str | None = None,
+) -> dict[str, Any]:
+    """The config mapping of the one-line options (what a config file would hold)."""
+    raw: dict[str, Any] = {"roi": roi, "dates": {"start": start, "end": end}}
+    if workspace is not None:
+        raw["workspace"] = workspace
+    if inventory is not None:
+        raw["inventory"] = str(Path(inventory).resolve())
+    if dem_buffer is not None:
+        raw["dem"] = {"buffer": dem_buffer}
+    if looks is not None:
+        raw["isce"] = {"azimuth_looks": looks[0], "range_looks": looks[1]}
+    return raw
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """A user's config file as a mapping; a missing or unreadable file is one line."""
+    if not path.is_file():
+        raise ConfigError(
+            f"config file {path} not found; give the path of a YAML config "
+            "(config/roi.yaml is an example) or use --roi, --start and --end"
+        )
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"config file {path}{where} is not valid YAML; fix its syntax") from None
+    return raw if raw is not None else {}
+
+
+def write_record(raw: Mapping[str, Any], config: Config) -> Path:
+    """Write the settings to ``<workspace>/dinsar_run.yaml`` (the reproducible record)."""
+    workspace = Path(config.workspace)
+    workspace.mkdir(parents=True, exist_ok=True)
+    path = workspace / RECORD_NAME
+    header = (
+        f"# written by dinsar {__version__} `dinsar run` on "
+        f"{dt.datetime.now(dt.UTC).isoformat(timespec='seconds')}\n"
+        f"# repeat with: dinsar run --config {path}\n"
+        f"#          or: snakemake --configfile {path}\n"
+    )
+    body = yaml.safe_dump(_plain(dict(raw)), sort_keys=False, allow_unicode=True)
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(header + body)
+    temporary.replace(path)
+    return path
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
+
+
+def snakemake_program() -> str:
+    """The Snakemake of this installation (beside this Python), else the one on PATH."""
+    beside = Path(sys.executable).with_name("snakemake")
+    if beside.is_file():
+        return str(beside)
+    found = shutil.which("snakemake")
+    if found is None:
+        raise DinsarError(
+            "snakemake is not installed beside this Python nor on PATH; install the project "
+            "with `make .venv/.installed` (or pip install -e .)"
+        )
+    return found
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """What ``dinsar run`` starts, and where the results will be."""
+
+    config_file: Path
+    config: Config
+    command: list[str]
+
+    @property
+    def workspace(self) -> Path:
+        return Path(self.config.workspace)
+
+
+def prepare(
+    config_file: Path | None,
+    options: Mapping[str, Any] | None,
+    *,
+    cores: str = "all",
+    plan_only: bool = False,
+    extra: Sequence[str] = (),
+) -> RunPlan:
+    """Validate the settings (file or options), write the record, and build the command."""
+    if (config_file is None) == (options is None):
+        raise ConfigError("give either --config FILE or --roi, --start and --end, not both")
+    raw = read_config_file(config_file) if config_file is not None else dict(options or {})
+    config = validate_config(raw)
+    if config_file is None:
+        config_file = write_record(raw, config)
+        log.info("settings written to %s", config_file)
+    if not SNAKEFILE.is_file():
+        raise DinsarError(
+            f"the workflow's Snakefile is not at {SNAKEFILE}; `dinsar run` needs the project's "
+            "clone installed with pip install -e ."
+        )
+    command = [snakemake_program(), "-s", str(SNAKEFILE)]
+    if plan_only:
+        command.append("plan")
+    command += ["--cores", str(cores), *extra, "--configfile", str(config_file.resolve())]
+    return RunPlan(config_file, config, command)
+
+
+def results_line(plan: RunPlan, plan_only: bool) -> str:
+    workspace = plan.workspace
+    if plan_only:
+        return (
+            f"plan: {workspace / 'plan'} (summary.txt, pairs.csv, network.png, coverage.png); "
+            f"run it all with: dinsar run --config {plan.config_file}"
+        )
+    return (
+        f"products: {workspace / 'products'} (one folder per pair, stack/ for the summaries); "
+        f"settings: {plan.config_file}"
+    )
+
+
+def start(plan: RunPlan, env: Mapping[str, str] | None = None) -> int:
+    """Run Snakemake in the current directory; its exit code."""
+    log.info("starting: %s", " ".join(plan.command))
+    completed = subprocess.run(plan.command, env=None if env is None else dict(env), check=False)
+    return completed.returncode
