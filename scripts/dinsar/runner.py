@@ -52,17 +52,19 @@ def settings_from_options(
     dem_buffer: float | None = None,
     workspace: str | None = None,
     inventory: str | None = None,
+    base: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The config mapping of the one-line options (what a config file would hold)."""
-    raw: dict[str, Any] = {"roi": roi, "dates": {"start": start, "end": end}}
+    """The config mapping of the one-line options (what a config file would hold), over the
+    settings ``base`` (e.g. a site's service hosts and caches) where given."""
+    raw: dict[str, Any] = {**(base or {}), "roi": roi, "dates": {"start": start, "end": end}}
     if workspace is not None:
         raw["workspace"] = workspace
     if inventory is not None:
         raw["inventory"] = str(Path(inventory).resolve())
     if dem_buffer is not None:
-        raw["dem"] = {"buffer": dem_buffer}
+        raw["dem"] = {**raw.get("dem", {}), "buffer": dem_buffer}
     if looks is not None:
-        raw["isce"] = {"azimuth_looks": looks[0], "range_looks": looks[1]}
+        raw["isce"] = {**raw.get("isce", {}), "azimuth_looks": looks[0], "range_looks": looks[1]}
     return raw
 
 
@@ -143,9 +145,12 @@ def prepare(
     *,
     cores: str = "all",
     plan_only: bool = False,
+    targets: Sequence[str] = (),
     extra: Sequence[str] = (),
 ) -> RunPlan:
-    """Validate the settings (file or options), write the record, and build the command."""
+    """Validate the settings (file or options), write the record, and build the command:
+    Snakemake on ``targets`` (``plan`` with ``plan_only``; default: everything) with the
+    options ``extra``."""
     if (config_file is None) == (options is None):
         raise ConfigError("give either --config FILE or --roi, --start and --end, not both")
     raw = read_config_file(config_file) if config_file is not None else dict(options or {})
@@ -159,8 +164,7 @@ def prepare(
             "clone installed with pip install -e ."
         )
     command = [snakemake_program(), "-s", str(SNAKEFILE)]
-    if plan_only:
-        command.append("plan")
+    command += ["plan"] if plan_only else list(targets)
     command += ["--cores", str(cores), *extra, "--configfile", str(config_file.resolve())]
     return RunPlan(config_file, config, command)
 
@@ -178,8 +182,36 @@ def results_line(plan: RunPlan, plan_only: bool) -> str:
     )
 
 
-def start(plan: RunPlan, env: Mapping[str, str] | None = None) -> int:
-    """Run Snakemake in the current directory; its exit code."""
+def start(plan: RunPlan, env: Mapping[str, str] | None = None, capture: bool = False) -> int:
+    """Run Snakemake in the current directory; its exit code. ``capture`` prints its output
+    through this process (so a notebook shows it) instead of handing it the terminal."""
     log.info("starting: %s", " ".join(plan.command))
-    completed = subprocess.run(plan.command, env=None if env is None else dict(env), check=False)
-    return completed.returncode
+    environ = None if env is None else dict(env)
+    if not capture:
+        return subprocess.run(plan.command, env=environ, check=False).returncode
+    with subprocess.Popen(plan.command, env=environ, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True) as proc:  # fmt: skip
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            print(line, end="", flush=True)
+        return proc.wait()
+
+
+def run(
+    config_file: str | Path,
+    *targets: str,
+    cores: str = "all",
+    extra: Sequence[str] = (),
+    check: bool = True,
+) -> RunPlan:
+    """For notebooks and scripts: Snakemake on ``targets`` of an existing config (with the
+    options ``extra``, e.g. ``["-n"]``), its output printed; raises :class:`DinsarError` when
+    it fails (``check``)."""
+    plan = prepare(Path(config_file), None, cores=cores, targets=targets, extra=extra)
+    code = start(plan, capture=True)
+    if check and code != 0:
+        raise DinsarError(
+            f"snakemake {' '.join(targets) or '(everything)'} failed (exit {code}); its output "
+            f"above and the logs in {plan.workspace / 'logs'} name the cause"
+        )
+    return plan
