@@ -220,3 +220,28 @@ def test_the_license_file_is_there_and_the_readme_names_it() -> None:
     assert "END OF TERMS AND CONDITIONS" in text  # the whole licence, not a stub
     readme = README.read_text()
     assert "## License" in readme and "Apache License 2.0" in readme and "(LICENSE)" in readme
+
+
+def test_the_default_profile_cores_do_not_cap_the_threads_of_cluster_jobs(
+    tmp_path, shared_dir
+) -> None:
+    """profiles/default sets `cores: all` (so `snakemake plan --configfile F` runs), and
+    Snakemake also loads it under --profile profiles/slurm: the ISCE groups must still get
+    the SLURM profile's threads (isce_topo: 8), not this machine's core count."""
+    from fixture_scenes import TEST_ROI, write_asf_export
+    from workflow_runner import output_of, snakemake
+
+    slurm = yaml.safe_load((REPO / "profiles" / "slurm" / "config.yaml").read_text())
+    export = write_asf_export(shared_dir, tmp_path / "asf_export.geojson")
+    config = {"workspace": str(tmp_path / "ws"), "roi": TEST_ROI, "inventory": str(export),
+              "dates": {"start": "2016-10-07", "end": "2016-10-31"}}  # fmt: skip
+    assert snakemake(tmp_path, config, "plan").returncode == 0  # no --cores: the profile's
+    local = snakemake(tmp_path, config, "-n", "--cores", "1")
+    cluster = snakemake(tmp_path, config, "-n", "--profile", str(REPO / "profiles" / "slurm"))
+    threads = {}
+    for name, result in (("local", local), ("cluster", cluster)):
+        assert result.returncode == 0, output_of(result)[-3000:]
+        block = output_of(result).split("rule isce_topo:", 1)[1].split("\n\n", 1)[0]
+        found = re.search(r"threads: (\d+)", block)
+        threads[name] = int(found.group(1)) if found else 1
+    assert threads == {"local": 1, "cluster": slurm["set-threads"]["isce_topo"]}
