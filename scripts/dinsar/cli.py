@@ -248,16 +248,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"settings: {plan.config_file}", flush=True)
     if not args.plan_only:
         # before Snakemake starts: its jobs have no terminal to ask at
-        from .login import ensure_credentials
+        from .login import ensure_credentials, has_terminal
 
         cfg = plan.config
         try:
             ensure_credentials(cfg.download.edl_host, cfg.download.asf_auth_host,
                                cfg.network.ca_bundle)  # fmt: skip
         except CredentialsError:
-            if sys.stdin.isatty():
-                raise  # asked and refused: stop here
-            # no terminal: the workflow says it in one line when a download needs a login
+            if has_terminal():
+                raise  # asked and rejected or not saved: stop before anything starts
+            # no terminal: a staged workspace needs no login; when a download needs one, the
+            # workflow stops with the one-line "no Earthdata credentials found"
     code = runner.start(plan)
     if code == 0:
         print(runner.results_line(plan, args.plan_only))
