@@ -221,3 +221,42 @@ def test_dinsar_run_asks_before_snakemake_starts_and_a_no_keeps_nothing(
     assert not (home / ".netrc").exists()
     assert not (tmp_path / ".snakemake").exists()  # Snakemake never started
     assert earthdata.logins == [(user, True)]
+
+
+def test_the_login_check_tells_a_wrong_password_from_an_unapproved_application(
+    earthdata, ca_bundle: str
+) -> None:
+    from dinsar.credentials import CredentialsError, EarthdataCredentials, check_login
+
+    user, password = earthdata.user
+
+    def check(secret: str) -> None:
+        creds = EarthdataCredentials("the terminal", username=user, password=secret)
+        check_login(creds, earthdata.edl_host, earthdata.data_host, ca_bundle)
+
+    check(password)
+    with pytest.raises(CredentialsError, match=r"rejected the credentials \(HTTP 401\)") as bad:
+        check("not-" + password)
+    earthdata.unapproved.add(user)
+    with pytest.raises(CredentialsError, match="has not approved ASF's application") as unapproved:
+        check(password)
+    for exc in (bad.value, unapproved.value):
+        assert password not in str(exc) and "\n" not in str(exc)
+    assert earthdata.logins == [(user, True), (user, False), (user, True)]
+
+
+def test_write_netrc_keeps_other_machines_and_makes_the_file_private(tmp_path: Path) -> None:
+    from dinsar.credentials import CredentialsError, find_credentials, write_netrc
+
+    netrc = tmp_path / ".netrc"
+    netrc.write_text("machine example.org login a password b")  # no final newline
+    netrc.chmod(0o644)
+    write_netrc(netrc, "urs.earthdata.nasa.gov", "me", "p4ss")
+    assert stat.S_IMODE(netrc.stat().st_mode) == 0o600
+    found = find_credentials("urs.earthdata.nasa.gov", {"NETRC": str(netrc)})
+    assert (found.username, found.password) == ("me", "p4ss")
+    assert netrc.read_text().startswith("machine example.org login a password b\n")
+    with pytest.raises(CredentialsError, match="cannot be written to a .netrc") as spaced:
+        write_netrc(netrc, "urs.earthdata.nasa.gov", "me", "with space")
+    assert "with space" not in str(spaced.value)
+    assert [p.name for p in tmp_path.iterdir()] == [".netrc"]  # no temporary file left
