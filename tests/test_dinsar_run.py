@@ -260,3 +260,26 @@ def test_write_netrc_keeps_other_machines_and_makes_the_file_private(tmp_path: P
         write_netrc(netrc, "urs.earthdata.nasa.gov", "me", "with space")
     assert "with space" not in str(spaced.value)
     assert [p.name for p in tmp_path.iterdir()] == [".netrc"]  # no temporary file left
+
+
+def test_a_malformed_netrc_or_no_answer_is_one_line_and_nothing_is_written(tmp_path: Path) -> None:
+    from dinsar.credentials import CredentialsError
+    from dinsar.login import ensure_credentials
+
+    asked: list[str] = []
+
+    def no_answer(prompt: str) -> str:
+        asked.append(prompt)
+        raise EOFError
+
+    netrc = tmp_path / ".netrc"
+    env = {"NETRC": str(netrc)}
+    with pytest.raises(CredentialsError, match="end of input"):
+        ensure_credentials("urs.earthdata.nasa.gov", "cumulus.asf.alaska.edu", env=env,
+                           interactive=True, ask=no_answer, ask_secret=no_answer)  # fmt: skip
+    assert asked == ["Earthdata user name: "] and not netrc.exists()
+    netrc.write_text("machine urs.earthdata.nasa.gov login\n")  # no password: the user's to fix
+    with pytest.raises(CredentialsError, match="has no login or no password"):
+        ensure_credentials("urs.earthdata.nasa.gov", "cumulus.asf.alaska.edu", env=env,
+                           interactive=True, ask=no_answer, ask_secret=no_answer)  # fmt: skip
+    assert len(asked) == 1  # not asked again: a broken .netrc is not appended to

@@ -47,6 +47,10 @@ class CredentialsError(DinsarError):
     """No usable Earthdata credentials, or a malformed .netrc."""
 
 
+class MissingCredentials(CredentialsError):
+    """No Earthdata credentials anywhere (a first run): the CLI may ask for them."""
+
+
 @dataclass(frozen=True)
 class EarthdataCredentials:
     """A username/password or a token, plus where it came from. repr() shows no secret."""
@@ -150,7 +154,7 @@ def find_credentials(
     else:
         half = ENV_USER if env.get(ENV_USER) else ENV_PASSWORD if env.get(ENV_PASSWORD) else None
         hint = f" ({half} is set but not its partner)" if half else ""
-        raise CredentialsError(
+        raise MissingCredentials(
             f"no Earthdata credentials found{hint}: add 'machine {machine} login <user> password "
             f"<password>' to {_home_relative(path)} (then chmod 600), or set {ENV_USER} and "
             f"{ENV_PASSWORD}, or {ENV_TOKEN}; a free account: https://urs.earthdata.nasa.gov"

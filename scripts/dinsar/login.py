@@ -18,6 +18,7 @@ from typing import TextIO
 from .credentials import (
     CredentialsError,
     EarthdataCredentials,
+    MissingCredentials,
     _home_relative,
     check_login,
     edl_hostname,
@@ -56,10 +57,26 @@ def ensure_credentials(
     env = os.environ if env is None else env
     try:
         return find_credentials(edl_host, env)
-    except CredentialsError:
+    except MissingCredentials:  # a malformed .netrc is the user's to fix, not to append to
         if not (has_terminal() if interactive is None else interactive):
             raise
-    out = out or sys.stderr
+    try:
+        return _ask(edl_host, asf_auth_host, ca_bundle, env, ask, ask_secret, out or sys.stderr)
+    except EOFError:
+        raise CredentialsError(
+            "no answer (end of input): nothing was saved; run `dinsar login` at a terminal"
+        ) from None
+
+
+def _ask(
+    edl_host: str,
+    asf_auth_host: str,
+    ca_bundle: str | None,
+    env: Mapping[str, str],
+    ask: Callable[[str], str],
+    ask_secret: Callable[[str], str],
+    out: TextIO,
+) -> EarthdataCredentials:
     machine = edl_hostname(edl_host)
     path = netrc_path(env)
     print(f"No Earthdata credentials found. Log in with your Earthdata account "
@@ -97,7 +114,7 @@ def login_command(
     line to print (never the secret)."""
     try:
         found = find_credentials(edl_host, os.environ if env is None else env)
-    except CredentialsError:
+    except MissingCredentials:
         found = None
     if found is not None:
         check_login(found, edl_host, asf_auth_host, ca_bundle)
