@@ -4,6 +4,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 CONFIG ?= config/roi.yaml
 CORES  ?= 12
+# more Snakemake options for run, plan and stage, e.g. ARGS="--directory /scratch/me -n"
+ARGS   ?=
 STAMP  := $(VENV)/.installed
 GDAL_STAMP := $(VENV)/.gdal
 
@@ -34,14 +36,15 @@ isce2-if-needed: $(STAMP)
 clean-isce2:
 	rm -rf "$$(bash envs/isce2/build.sh --prefix)"
 
+# targets and options go before --configfile, which takes every word after it as a file
 run: isce2-if-needed $(GDAL_STAMP)
-	$(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG)
+	$(BIN)/snakemake --cores $(CORES) $(ARGS) --configfile $(CONFIG)
 
 plan: $(STAMP)
-	$(BIN)/snakemake plan --cores 1 --configfile $(CONFIG)
+	$(BIN)/snakemake plan --cores 1 $(ARGS) --configfile $(CONFIG)
 
 stage: $(STAMP)
-	$(BIN)/snakemake stage --cores 4 --configfile $(CONFIG)
+	$(BIN)/snakemake stage --cores 4 $(ARGS) --configfile $(CONFIG)
 
 test: isce2-if-needed $(GDAL_STAMP)
 	$(BIN)/python -m pytest

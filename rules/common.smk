@@ -78,6 +78,13 @@ def runs_jobs_here():
     return runs_jobs(vars(options))
 
 
+# profiles/default sets `cores: all`, so `snakemake plan --configfile F` needs no --cores.
+# Snakemake loads that profile after --profile profiles/slurm too, where --cores would cap
+# every cluster job's threads at the login node's CPU count: jobs that go to a cluster
+# (--jobs) are limited by --jobs and their own threads, not by the cores of this machine.
+if workflow.global_resources["_nodes"].value is not None:
+    workflow.global_resources["_cores"] = None
+
 # A killed run leaves Snakemake's lock behind; a plain rerun removes it when its owner is gone.
 # Runs on different workspaces share the project folder's .snakemake: only a real run on the
 # same workspace is refused; a plan or dry run on another one goes ahead.

@@ -1,5 +1,8 @@
 """The ``dinsar`` command.
 
+    dinsar run --roi WKT --start D --end D [--looks 7x19] [--dem-buffer 0.2] [--plan-only]
+    dinsar run --config FILE       # the workflow on an existing config
+    dinsar login [--config FILE]   # check the Earthdata login; at a terminal, ask and save it
     dinsar export WORKDIR OUTDIR   # topsApp run directory -> COG products + quicklook PNGs
     dinsar search --config FILE --save OUT  # a config's scenes, with state vectors, to plan
                                             # offline later (`inventory: OUT`)
@@ -21,7 +24,8 @@ from pathlib import Path
 
 from . import __version__
 from .atomic import atomic_dir
-from .errors import DinsarError
+from .credentials import CredentialsError
+from .errors import ConfigError, DinsarError
 
 log = logging.getLogger("dinsar.cli")
 
@@ -67,6 +71,15 @@ def _wavelength(text: str) -> float:
     if not 0.005 < value < 0.5:
         raise argparse.ArgumentTypeError(f"{value} m is not a radar wavelength")
     return value
+
+
+def _looks(text: str) -> tuple[int, int]:
+    from .runner import parse_looks
+
+    try:
+        return parse_looks(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -121,6 +134,41 @@ def build_parser() -> argparse.ArgumentParser:
                        help="the isce.topsapp setting to check (default: none)")  # fmt: skip
     isce2.add_argument("--need", action="store_true",
                        help="exit 3 unless it is ISCE2 >= 2.6.5 (make builds ISCE2 then)")  # fmt: skip
+
+    run = sub.add_parser(
+        "run",
+        help="plan or run the whole workflow for an area and dates (the seed's main.py)",
+        description="Write the settings to <workspace>/dinsar_run.yaml and run the Snakemake "
+        "workflow on them (or on --config FILE). With no Earthdata login and a terminal, asks "
+        "for it first (see dinsar login).",
+    )
+    run.add_argument("--config", type=Path, default=None, metavar="FILE",
+                     help="run an existing config file instead of the options below")  # fmt: skip
+    run.add_argument("--roi", default=None, help='WKT polygon, e.g. "POLYGON ((129.2 42.2, ...))"')
+    run.add_argument("--start", default=None, metavar="YYYY-MM-DD", help="first date")
+    run.add_argument("--end", default=None, metavar="YYYY-MM-DD", help="last date")
+    run.add_argument("--looks", type=_looks, default=None, metavar="AZxRG",
+                     help="azimuth x range looks (default 7x19)")  # fmt: skip
+    run.add_argument("--dem-buffer", type=float, default=None, metavar="DEG",
+                     help="degrees of DEM around the processed bursts (default 0.2)")  # fmt: skip
+    run.add_argument("--workspace", default=None, metavar="DIR",
+                     help="where everything is written (default insar_workspace)")  # fmt: skip
+    run.add_argument("--inventory", default=None, metavar="FILE",
+                     help="a saved search instead of searching ASF (plans offline)")  # fmt: skip
+    run.add_argument("--cores", default="all", metavar="N", help="CPU cores (default all)")
+    run.add_argument("--plan-only", action="store_true",
+                     help="search and plan only (writes <workspace>/plan/)")  # fmt: skip
+
+    login = sub.add_parser(
+        "login",
+        help="check the Earthdata login; at a terminal, ask for it and save it to ~/.netrc",
+        description="Check the Earthdata credentials the workflow would use against Earthdata "
+        "Login. With none and a terminal, ask for the user and password (not shown), check "
+        "them, and with your yes add them to ~/.netrc (mode 600).",
+    )
+    login.add_argument("--config", type=Path, default=None, metavar="FILE",
+                       help="take download.edl_host, asf_auth_host and network.ca_bundle "
+                       "from this config")  # fmt: skip
 
     sub.add_parser("schema", help="print the configuration's JSON schema")
     sub.add_parser("defaults", help="print config/config.yaml (every setting with its meaning)")
@@ -207,6 +255,63 @@ def cmd_isce2(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    from . import runner
+
+    one_line = (args.roi, args.start, args.end)
+    if args.config is not None:
+        if any(v is not None for v in (*one_line, args.looks, args.dem_buffer, args.workspace,
+                                       args.inventory)):  # fmt: skip
+            raise ConfigError("--config FILE runs that file as it is: put --roi, --start, --end "
+                              "and the other settings in it, or leave out --config")  # fmt: skip
+        options = None
+    else:
+        missing = [n for n, v in zip(("--roi", "--start", "--end"), one_line, strict=True) if not v]
+        if missing:
+            raise ConfigError(f"dinsar run needs {', '.join(missing)} (or --config FILE), e.g. "
+                              'dinsar run --roi "POLYGON ((129.2 42.2, 129.3 42.2, 129.3 42.3, '
+                              '129.2 42.3, 129.2 42.2))" --start 2025-12-20 --end 2026-01-10')  # fmt: skip
+        options = runner.settings_from_options(
+            args.roi, args.start, args.end, looks=args.looks, dem_buffer=args.dem_buffer,
+            workspace=args.workspace, inventory=args.inventory,
+        )  # fmt: skip
+    plan = runner.prepare(args.config, options, cores=args.cores, plan_only=args.plan_only)
+    print(f"settings: {plan.config_file}", flush=True)
+    if not args.plan_only:
+        # before Snakemake starts: its jobs have no terminal to ask at
+        from .login import ensure_credentials, has_terminal
+
+        cfg = plan.config
+        try:
+            ensure_credentials(cfg.download.edl_host, cfg.download.asf_auth_host,
+                               cfg.network.ca_bundle)  # fmt: skip
+        except CredentialsError:
+            if has_terminal():
+                raise  # asked and rejected or not saved: stop before anything starts
+            # no terminal: a staged workspace needs no login; when a download needs one, the
+            # workflow stops with the one-line "no Earthdata credentials found"
+    code = runner.start(plan)
+    if code == 0:
+        print(runner.results_line(plan, args.plan_only))
+    return code
+
+
+def cmd_login(args: argparse.Namespace) -> int:
+    from .config import load_config_file
+    from .login import login_command
+
+    if args.config is not None:
+        cfg = load_config_file(args.config)
+        edl, auth, ca = cfg.download.edl_host, cfg.download.asf_auth_host, cfg.network.ca_bundle
+    else:
+        from .config import Download
+
+        defaults = Download()
+        edl, auth, ca = defaults.edl_host, defaults.asf_auth_host, None
+    print(login_command(edl, auth, ca))
+    return 0
+
+
 def cmd_defaults(args: argparse.Namespace) -> int:
     from .config import defaults_yaml
 
@@ -228,7 +333,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     configure_logging(None, logging.DEBUG if args.verbose else logging.INFO)
     handlers = {"export": cmd_export, "search": cmd_search, "isce2": cmd_isce2,
-                "schema": cmd_schema, "defaults": cmd_defaults}  # fmt: skip
+                "schema": cmd_schema, "defaults": cmd_defaults, "run": cmd_run,
+                "login": cmd_login}  # fmt: skip
     try:
         return handlers[args.command](args)
     except DinsarError as exc:

@@ -288,6 +288,11 @@ class Download(_Section):
         default="urs.earthdata.nasa.gov",
         description="Earthdata Login host (the .netrc machine name)",
     )
+    asf_auth_host: str = Field(
+        default="cumulus.asf.alaska.edu",
+        description="ASF's login endpoint that Earthdata Login sends you back to; `dinsar login` "
+        "checks a user and password with this round trip, as asf_search does",
+    )
     progress_seconds: Annotated[float, Field(gt=0, le=3600)] = Field(
         default=30,
         description="a progress line in the download log every this many seconds",
@@ -586,21 +591,33 @@ def validate_config(raw: dict[str, Any]) -> Config:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines)) from None
 
 
-def load_config_file(path: str | Path) -> Config:
-    """A YAML config file, validated (relative paths in it are relative to the current folder,
-    as for ``snakemake --configfile``); a missing or unreadable file is one ConfigError."""
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """A user's YAML config file as a mapping, not yet validated; a missing or unreadable file
+    is one ConfigError naming it."""
     import yaml
 
     path = Path(path)
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ConfigError(f"config file {str(path)!r} not found; check the path "
-                          "(e.g. config/roi.yaml)") from None  # fmt: skip
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError(f"config file {path} not found; check the path "
+                          "(config/roi.yaml is an example)") from None  # fmt: skip
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"config file {path}{where} is not valid YAML; fix its syntax") from None
+    except (OSError, UnicodeDecodeError) as exc:
         detail = str(exc).replace("\n", " ")[:200]
-        raise ConfigError(f"config file {str(path)!r} is not readable YAML ({detail})") from None
-    return validate_config(raw if raw is not None else {})
+        raise ConfigError(f"config file {path} is not readable ({detail})") from None
+    if raw is not None and not isinstance(raw, dict):
+        raise ConfigError(f"config file {path} must hold settings (key: value), not a list or text")
+    return raw if raw is not None else {}
+
+
+def load_config_file(path: str | Path) -> Config:
+    """A YAML config file, validated (relative paths in it are relative to the current folder,
+    as for ``snakemake --configfile``)."""
+    return validate_config(read_config_file(path))
 
 
 def json_schema() -> dict[str, Any]:

@@ -38,10 +38,17 @@ ENV_USER = "EARTHDATA_USERNAME"
 ENV_PASSWORD = "EARTHDATA_PASSWORD"
 ENV_TOKEN = "EARTHDATA_TOKEN"
 TOKEN_PAGE = "https://urs.earthdata.nasa.gov/profile (Generate Token)"
+# ASF's application at Earthdata Login (asf_search's EDL_CLIENT_ID): the login check asks
+# for it, so an account that has not approved "ASF Data Access" is told so at once
+ASF_EDL_CLIENT_ID = "BO_n7nTIlMljdvU6kRRB3g"
 
 
 class CredentialsError(DinsarError):
     """No usable Earthdata credentials, or a malformed .netrc."""
+
+
+class MissingCredentials(CredentialsError):
+    """No Earthdata credentials anywhere (a first run): the CLI may ask for them."""
 
 
 @dataclass(frozen=True)
@@ -147,7 +154,7 @@ def find_credentials(
     else:
         half = ENV_USER if env.get(ENV_USER) else ENV_PASSWORD if env.get(ENV_PASSWORD) else None
         hint = f" ({half} is set but not its partner)" if half else ""
-        raise CredentialsError(
+        raise MissingCredentials(
             f"no Earthdata credentials found{hint}: add 'machine {machine} login <user> password "
             f"<password>' to {_home_relative(path)} (then chmod 600), or set {ENV_USER} and "
             f"{ENV_PASSWORD}, or {ENV_TOKEN}; a free account: https://urs.earthdata.nasa.gov"
@@ -235,3 +242,77 @@ def earthdata_session(
 ) -> EarthdataSession:
     """Find the credentials (logging their source) and return a session that uses them."""
     return EarthdataSession(find_credentials(edl_host, env), edl_host, ca_bundle)
+
+
+def check_login(
+    credentials: EarthdataCredentials,
+    edl_host: str = DEFAULT_EDL_HOST,
+    asf_auth_host: str = "cumulus.asf.alaska.edu",
+    ca_bundle: str | None = None,
+    timeout: float = 60,
+) -> None:
+    """Log in to Earthdata for ASF's application, as asf_search does; raise a one-line
+    :class:`CredentialsError` when the login is rejected or the application is not approved.
+
+    Only the Earthdata Login host gets the user and password (:class:`EarthdataAuth`); the
+    redirect back to ASF is not followed.
+    """
+    url = (
+        f"https://{edl_host}/oauth/authorize?splash=false&client_id={ASF_EDL_CLIENT_ID}"
+        f"&response_type=code&redirect_uri=https://{asf_auth_host}/login"
+    )
+    site = f"https://{edl_hostname(edl_host)}"
+    with EarthdataSession(credentials, edl_host, ca_bundle) as session:
+        try:
+            response = session.get(url, allow_redirects=False, timeout=timeout)
+        except requests.RequestException as exc:
+            raise CredentialsError(
+                f"Earthdata Login at {edl_host} could not be reached ({type(exc).__name__}); "
+                "check the network (a site proxy needs network.ca_bundle) and try again"
+            ) from None
+        status = response.status_code
+        if status in (301, 302, 303, 307):
+            log.info("Earthdata Login accepted %s", credentials.describe())
+            return
+        if status == 401:
+            raise CredentialsError(
+                f"Earthdata Login rejected the credentials (HTTP 401) of {credentials.describe()}: "
+                f"check the user name and password by logging in at {site}"
+            )
+        if status == 200 and "html" in response.headers.get("Content-Type", ""):
+            raise CredentialsError(
+                f"{credentials.describe()} logs in, but has not approved ASF's application: log "
+                f"in at {site}, approve \"Alaska Satellite Facility Data Access\" "
+                "(Applications > Authorized Apps) and accept its EULA"
+            )
+        raise CredentialsError(
+            f"Earthdata Login at {edl_host} answered HTTP {status} to the login check; try "
+            "again later"
+        )
+
+
+def write_netrc(path: Path, machine: str, username: str, password: str) -> Path:
+    """Add ``machine <machine> login <user> password <password>`` to the .netrc at ``path``
+    (created if needed); the file is mode 600 before the secret is in it. Returns ``path``."""
+    for value, what in ((username, "user name"), (password, "password")):
+        if not value or any(c.isspace() for c in value) or '"' in value:
+            raise CredentialsError(
+                f"the {what} cannot be written to a .netrc (empty, or it holds a space or a "
+                f"quote); set {ENV_USER} and {ENV_PASSWORD} instead"
+            )
+    existing = path.read_text() if path.exists() else ""
+    if existing and not existing.endswith("\n"):
+        existing += "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(f"{existing}machine {machine}\n  login {username}\n  password {password}\n")
+        os.chmod(temporary, 0o600)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    log.info("wrote machine %s for Earthdata user %r to %s (mode 600)", machine, username, path)
+    return path
