@@ -6,6 +6,7 @@ from pathlib import Path
 
 from _helpers import mock_snakemake, run
 from dinsar.atomic import write_text
+from dinsar.burst_set import cache_folder
 from dinsar.config import validate_config
 from dinsar.pairs import date_baselines, write_pairs_table
 from dinsar.plan import estimate_cpu, estimate_disk, summary_text, write_scenes_table
@@ -17,10 +18,10 @@ log = logging.getLogger("dinsar.plan")
 
 
 def cached_bytes(cfg, stack):
-    slc_dir = cfg.cache_dir("slc")
     done = 0
     for granule in stack.granules:
-        path = slc_dir / f"{granule}.zip"
+        scene = stack.scenes_by_granule[granule]
+        path = cfg.cache_dir(cache_folder(scene)) / scene.filename
         if path.is_file():
             done += path.stat().st_size
     return done

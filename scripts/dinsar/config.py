@@ -198,6 +198,11 @@ class Cache(_Section):
     same directories to download each scene, orbit and DEM tile only once."""
 
     slc: str | None = Field(default=None, description="SLC zips (4-8 GB each)")
+    bursts: str | None = Field(
+        default=None,
+        description="burst TIFFs and their metadata XML (about 150 MB each), keyed by their "
+        "granule name, shared by every area and run that needs the same bursts",
+    )
     orbits: str | None = Field(default=None, description="orbit files (.EOF) and AUX_CAL")
     dem_tiles: str | None = Field(default=None, description="DEM tiles downloaded by dem_stitcher")
 
@@ -275,7 +280,14 @@ class Orbits(_Section):
 
 
 class Download(_Section):
-    """SLC downloads through Earthdata Login."""
+    """SLC and burst downloads through Earthdata Login."""
+
+    mode: Literal["auto", "burst", "slc"] = Field(
+        default="slc",
+        description="slc = whole IW SLC scenes; burst = only the bursts that cover the ROI (ASF's "
+        "SLC-BURST collection, assembled per date with burst2safe), the same bursts on every "
+        "date; auto = burst when the ROI needs at most 9 bursts per date, else slc",
+    )
 
     chunk_mb: Annotated[float, Field(gt=0, le=1024)] = Field(
         default=8,
@@ -486,7 +498,7 @@ class Config(_Section):
         return value
 
     # Derived paths: caches default to inside the workspace.
-    def cache_dir(self, kind: Literal["slc", "orbits", "dem_tiles"]) -> Path:
+    def cache_dir(self, kind: Literal["slc", "bursts", "orbits", "dem_tiles"]) -> Path:
         explicit = getattr(self.cache, kind)
         return Path(explicit) if explicit else Path(self.workspace) / "cache" / kind
 

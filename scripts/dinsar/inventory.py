@@ -1,8 +1,10 @@
 """Scene inventory: search ASF (or read a saved search), group scenes into acquisitions, pick tracks.
 
-A *scene* is one Sentinel-1 IW SLC product (one slice/frame). An *acquisition* is every slice of
-one pass over the ROI: those go together to topsApp's ``safe`` list. Acquisitions are keyed by
-track (``<path>_<ASC|DESC>``) and date (``YYYYMMDD`` of the first slice's start, UTC).
+A *scene* is one Sentinel-1 IW SLC product (one slice/frame), or in burst mode one burst of ASF's
+``SLC-BURST`` collection (a :class:`Burst`: one burst, one swath, one polarization, cut on demand
+from its SLC). An *acquisition* is every slice (or burst) of one pass over the ROI: those go
+together to topsApp's ``safe`` list. Acquisitions are keyed by track (``<path>_<ASC|DESC>``) and
+date (``YYYYMMDD`` of the first slice's start, UTC).
 """
 
 from __future__ import annotations
@@ -32,6 +34,13 @@ INVENTORY_FORMAT = "dinsar-inventory/1"
 # Sentinel-1 IW SLC product names: mission, mode, product type, start/stop, orbit, datatake, CRC.
 GRANULE_RE = re.compile(
     r"^S1[A-D]_IW_SLC__1S[SD][HV]_\d{8}T\d{6}_\d{8}T\d{6}_\d{6}_[0-9A-F]{6}_[0-9A-F]{4}$"
+)
+# ASF burst granules: burst ID, swath, burst start, polarization, the source SLC's CRC.
+BURST_GRANULE_RE = re.compile(r"^S1_\d{6}_IW[1-3]_\d{8}T\d{6}_(?:VV|VH|HH|HV)_[0-9A-F]{4}-BURST$")
+# ASF's burst extractor: /<source SLC>/<swath>/<polarization>/<burst index>.tiff (and .xml)
+BURST_URL_PATH_RE = re.compile(
+    r"^/(?P<source>S1[A-D]_IW_SLC__1S[SD][HV]_\d{8}T\d{6}_\d{8}T\d{6}_\d{6}_[0-9A-F]{6}_[0-9A-F]{4})"
+    r"/(?P<swath>IW[1-3])/(?P<pol>VV|VH|HH|HV)/(?P<index>\d{1,2})\.tiff$"
 )
 MD5_RE = re.compile(r"^[0-9a-f]{32}$")
 # Slices of one pass follow each other within a few seconds; a longer gap means a missing slice.
@@ -73,6 +82,11 @@ class Scene:
     def filename(self) -> str:
         return f"{self.granule}.zip"
 
+    @property
+    def slc(self) -> str:
+        """The SLC slice this record is (a burst: the slice it is cut from)."""
+        return self.granule
+
     def to_feature(self) -> dict[str, Any]:
         """Our inventory's GeoJSON feature (also what `inventory:` reads back)."""
         props: dict[str, Any] = {
@@ -99,6 +113,50 @@ class Scene:
         return {"type": "Feature", "geometry": mapping(self.footprint), "properties": props}
 
 
+@dataclass(frozen=True, kw_only=True)
+class Burst(Scene):
+    """One burst of ASF's SLC-BURST collection: one burst, swath and polarization of one SLC.
+
+    ``url`` is the burst's TIFF and ``xml_url`` its metadata, both cut on demand by ASF's burst
+    extractor from the ``source`` SLC; ``burst_index`` is the burst's place in that SLC's swath.
+    ASF gives no md5 for a burst.
+    """
+
+    full_burst_id: str  # "<path>_<relative burst id>_<swath>", e.g. "174_372326_IW3"
+    swath: str  # "IW1" .. "IW3"
+    burst_index: int
+    source: str  # the SLC granule the burst is cut from
+    xml_url: str
+
+    @property
+    def filename(self) -> str:
+        return f"{self.granule}.tiff"
+
+    @property
+    def slc(self) -> str:
+        return self.source
+
+    @property
+    def xml_filename(self) -> str:
+        return f"{self.granule}.xml"
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """What stays the same on every date: the full burst ID and the polarization."""
+        return self.full_burst_id, self.polarization
+
+    def to_feature(self) -> dict[str, Any]:
+        feature = super().to_feature()
+        feature["properties"].update(
+            full_burst_id=self.full_burst_id,
+            swath=self.swath,
+            burst_index=self.burst_index,
+            source=self.source,
+            xml_url=self.xml_url,
+        )
+        return feature
+
+
 @dataclass
 class Acquisition:
     """All slices of one pass over the ROI: one date of one track."""
@@ -121,6 +179,11 @@ class Acquisition:
     @property
     def bytes(self) -> int:
         return sum(s.bytes for s in self.scenes)
+
+    @property
+    def slices(self) -> list[str]:
+        """The SLC slices of the pass, in time order (in burst mode: those its bursts come from)."""
+        return list(dict.fromkeys(s.slc for s in sorted(self.scenes, key=lambda s: s.start_time)))
 
     @property
     def footprint(self) -> Polygon | MultiPolygon:
@@ -217,9 +280,10 @@ def scene_from_properties(
 
 
 def scene_from_feature(feature: dict[str, Any], where: str) -> Scene:
-    """Build a Scene from one feature of our own inventory file."""
+    """Build a Scene (or a Burst) from one feature of our own inventory file."""
     props = feature.get("properties") or {}
-    return _scene(props, OWN_KEYS, feature.get("geometry"), props.get("baseline"), where)
+    build = _burst if "full_burst_id" in props else _scene
+    return build(props, OWN_KEYS, feature.get("geometry"), props.get("baseline"), where)
 
 
 def _scene(
@@ -230,6 +294,27 @@ def _scene(
     where: str,
     fix: str = INVENTORY_FIX,
 ) -> Scene:
+    try:
+        name = validate_granule(props.get(keys.get("granule", "granule")), fix)
+        where = f"{where} ({name})"
+        url = validate_url(_require(props, keys.get("url", "url"), where), name, where, fix)
+        return Scene(**_common_fields(props, keys, geometry, baseline, where, fix, name, url))
+    except (TypeError, ValueError) as exc:
+        raise InventoryError(f"{where}: {exc}") from None
+
+
+def _common_fields(
+    props: dict[str, Any],
+    keys: dict[str, str],
+    geometry: dict[str, Any] | None,
+    baseline: dict[str, Any] | None,
+    where: str,
+    fix: str,
+    name: str,
+    url: str,
+) -> dict[str, Any]:
+    """The fields scenes and bursts share, read and checked the same way for both."""
+
     def get(field: str) -> Any:
         return props.get(keys.get(field, field))
 
@@ -239,32 +324,117 @@ def _scene(
     def optional_int(field: str) -> int | None:
         return int(get(field)) if get(field) is not None else None
 
-    try:
-        name = validate_granule(get("granule"), fix)
-        where = f"{where} ({name})"
-        md5 = get("md5")
-        return Scene(
-            granule=name,
-            url=validate_url(need("url"), name, where, fix),
-            bytes=int(need("bytes")),
-            md5=_check_md5(md5, where) if md5 else None,
-            footprint=_footprint(geometry, where),
-            path=int(need("path")),
-            frame=optional_int("frame"),
-            platform=_platform_code(need("platform")),
-            flight_direction=str(need("flight_direction")).upper(),
-            start_time=parse_time(need("start_time")),
-            stop_time=parse_time(need("stop_time")),
-            polarization=str(get("polarization") or ""),
-            orbit=optional_int("orbit"),
-            ipf=str(get("ipf")) if get("ipf") else None,
-            center_lat=float(need("center_lat")),
-            center_lon=float(need("center_lon")),
-            baseline=baseline,
-            perpendicular_baseline=_optional_float(get("perpendicular_baseline")),
+    md5 = get("md5")
+    return dict(
+        granule=name,
+        url=url,
+        bytes=int(need("bytes")),
+        md5=_check_md5(md5, where) if md5 else None,
+        footprint=_footprint(geometry, where),
+        path=int(need("path")),
+        frame=optional_int("frame"),
+        platform=_platform_code(need("platform")),
+        flight_direction=str(need("flight_direction")).upper(),
+        start_time=parse_time(need("start_time")),
+        stop_time=parse_time(need("stop_time")),
+        polarization=str(get("polarization") or ""),
+        orbit=optional_int("orbit"),
+        ipf=str(get("ipf")) if get("ipf") else None,
+        center_lat=float(need("center_lat")),
+        center_lon=float(need("center_lon")),
+        baseline=baseline,
+        perpendicular_baseline=_optional_float(get("perpendicular_baseline")),
+    )
+
+
+# --- bursts ------------------------------------------------------------------------------------
+
+FULL_BURST_ID_RE = re.compile(r"^(?P<path>\d{1,3})_(?P<burst>\d{6})_(?P<swath>IW[1-3])$")
+
+
+def burst_from_properties(
+    props: dict[str, Any],
+    geometry: dict[str, Any] | None,
+    baseline: dict[str, Any] | None = None,
+    where: str = "record",
+    fix: str = INVENTORY_FIX,
+) -> Burst:
+    """A Burst from asf_search's properties of an SLC-BURST product (search or GeoJSON export)."""
+    burst = props.get("burst") or {}
+    extra = props.get("additionalUrls") or []
+    flat = {
+        **props,
+        "full_burst_id": burst.get("fullBurstID"),
+        "swath": burst.get("subswath"),
+        "burst_index": burst.get("burstIndex"),
+        "xml_url": next((u for u in extra if str(u).endswith(".xml")), None),
+    }
+    return _burst(flat, ASF_KEYS, geometry, baseline, where, fix)
+
+
+def _burst(
+    props: dict[str, Any],
+    keys: dict[str, str],
+    geometry: dict[str, Any] | None,
+    baseline: dict[str, Any] | None,
+    where: str,
+    fix: str = INVENTORY_FIX,
+) -> Burst:
+    name = props.get(keys.get("granule", "granule"))
+    # fullmatch: the pattern's $ would also accept a trailing newline
+    if not isinstance(name, str) or not BURST_GRANULE_RE.fullmatch(name):
+        raise InventoryError(
+            f"{where}: burst name {name!r} is not an ASF SLC-BURST granule name "
+            f"(S1_<burst id>_IW<n>_<start>_<pol>_<crc>-BURST); {fix}"
         )
+    where = f"{where} ({name})"
+    try:
+        fields = _common_fields(props, keys, geometry, baseline, where, fix, name, "")
+        url, xml_url = str(props.get("url")), str(props.get("xml_url"))
+        parts, xml_parts = urlsplit(url), urlsplit(xml_url)
+        match = BURST_URL_PATH_RE.fullmatch(parts.path)
+        full_id = str(props.get("full_burst_id") or "")
+        id_match = FULL_BURST_ID_RE.fullmatch(full_id)
+        index = int(props.get("burst_index") or 0)
     except (TypeError, ValueError) as exc:
         raise InventoryError(f"{where}: {exc}") from None
+    _, relative_id, swath, _, pol, crc = name.removesuffix("-BURST").split("_")
+    if (
+        parts.scheme != "https"
+        or not parts.hostname
+        or parts.username is not None
+        or parts.query
+        or any(c.isspace() for c in url)
+        or not match
+        or (match["swath"], match["pol"], int(match["index"])) != (swath, pol, index)
+        or not match["source"].endswith(crc)
+        or (xml_parts.scheme, xml_parts.netloc, xml_parts.path, xml_parts.query)
+        != (parts.scheme, parts.netloc, parts.path.removesuffix(".tiff") + ".xml", "")
+    ):
+        raise InventoryError(
+            f"{where}: burst URLs {url!r} and {xml_url!r} are not the https extractor URLs "
+            f"of burst {index} of {swath} {pol} (.../<SLC>/{swath}/{pol}/{index}.tiff and .xml); "
+            f"{fix}"
+        )
+    if (
+        not id_match
+        or (int(id_match["path"]), id_match["burst"], id_match["swath"])
+        != (fields["path"], relative_id, swath)
+        or fields["polarization"] != pol
+    ):
+        raise InventoryError(
+            f"{where}: full burst ID {full_id!r} (polarization {fields['polarization']!r}) does "
+            f"not match the name and path {fields['path']}; {fix}"
+        )
+    fields["url"] = url
+    return Burst(
+        **fields,
+        full_burst_id=full_id,
+        swath=swath,
+        burst_index=index,
+        source=match["source"],
+        xml_url=xml_url,
+    )
 
 
 def _require(props: dict[str, Any], key: str, where: str) -> Any:
@@ -328,7 +498,8 @@ def load_saved_search(path: str | Path) -> list[Scene]:
         if "granule" in props:
             scenes.append(scene_from_feature(feature, where))
         elif "sceneName" in props:
-            scenes.append(scene_from_properties(props, feature.get("geometry"), None, where))
+            build = burst_from_properties if props.get("burst") else scene_from_properties
+            scenes.append(build(props, feature.get("geometry"), None, where))
         else:
             raise InventoryError(
                 f"{where}: neither 'granule' (our inventory) nor 'sceneName' (asf_search export) "
@@ -379,7 +550,7 @@ def write_dates_table(acquisitions: Iterable[Acquisition], path: str | Path) -> 
                 "track": acq.track,
                 "date": acq.date,
                 "platform": acq.platform,
-                "slices": len(acq.scenes),
+                "slices": len(acq.slices),
                 "coverage": f"{acq.coverage:.4f}",
                 "used": "yes" if acq.used else "no",
                 "reason": acq.reason,

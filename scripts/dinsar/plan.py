@@ -17,6 +17,8 @@ from shapely.geometry import MultiPolygon, Polygon
 
 from . import disk
 from .atomic import atomic_path
+from .burst_set import burst_label, full_slc_bytes
+from .inventory import Burst
 from .isce_run import GROUPS, cpu_seconds
 from .stack import Stack
 
@@ -208,11 +210,7 @@ def summary_text(
     if not bperps:
         lines.append("    the scenes carry no state vectors (an asf_search .geojson() export?); "
                      "`dinsar search --config FILE --save OUT` keeps them")  # fmt: skip
-    to_fetch = max(0, disk.slc_bytes - cached_bytes)
-    lines.append(
-        f"  scenes: {len(stack.granules)} to use, {human_bytes(disk.slc_bytes)} in total, "
-        f"{human_bytes(to_fetch)} still to download"
-    )
+    lines += download_lines(stack, disk.slc_bytes, cached_bytes)
     lines.append(
         f"  estimated disk: SLCs {human_bytes(disk.slc_bytes)}, DEM {human_bytes(disk.dem_bytes)}, "
         f"ISCE intermediates ~{human_bytes(disk.intermediate_bytes_per_pair)} per pair, "
@@ -232,6 +230,41 @@ def summary_text(
     if isce is not None:
         lines += isce_lines(isce)
     return "\n".join(lines) + "\n"
+
+
+def download_lines(stack: Stack, total: int, cached_bytes: int) -> list[str]:
+    """What the run downloads in its mode; in burst mode also what whole SLCs would weigh."""
+    to_fetch = max(0, total - cached_bytes)
+    if not stack.burst_mode:
+        return [
+            f"  scenes: {len(stack.granules)} to use, {human_bytes(total)} in total, "
+            f"{human_bytes(to_fetch)} still to download"
+        ]
+    used = [a for a in stack.used if a.date in stack.dates]
+    lines = [
+        f"  download mode: burst; bursts: {len(stack.granules)} to use on {len(used)} date(s), "
+        f"{human_bytes(total)} in total, {human_bytes(to_fetch)} still to download"
+    ]
+    for track in stack.tracks:
+        members = [a for a in used if a.track == track]
+        if members:
+            label = burst_label(b.key for b in members[0].scenes if isinstance(b, Burst))
+            lines.append(
+                f"    track {track}: {len(members[0].scenes)} burst(s) per date, the same on "
+                f"every date ({label})"
+            )
+    slc_bytes, exact = full_slc_bytes(used, stack.scenes_by_granule.values())
+    slices = sum(len(a.slices) for a in used)
+    how = (
+        "from their records"
+        if exact
+        else "estimate: mean size of real IW SLC records, their records are not in the search"
+    )
+    ratio = f", {slc_bytes / total:.0f}x the bursts" if total else ""
+    lines.append(
+        f"  whole SLCs instead: {slices} slice(s), {human_bytes(slc_bytes)} ({how}){ratio}"
+    )
+    return lines
 
 
 def isce_lines(isce: dict) -> list[str]:

@@ -16,15 +16,18 @@ from typing import Any
 
 from shapely.geometry import MultiPolygon, Polygon
 
+from .burst_set import BurstChoice, assess_bursts, resolve_mode
 from .config import Config
 from .errors import DinsarError
 from .inventory import (
     Acquisition,
+    Burst,
     InventoryError,
     Scene,
     SceneFilter,
     TrackChoice,
     assess,
+    burst_from_properties,
     choose_tracks,
     deduplicate,
     group_acquisitions,
@@ -60,6 +63,7 @@ def describe_query(cfg: Config, roi: Polygon | MultiPolygon) -> dict[str, Any]:
     west, south, east, north = roi.bounds
     return {
         "source": f"saved search {cfg.inventory}" if cfg.inventory else "ASF (CMR) search",
+        "collection": "SLC-BURST" if resolve_mode(cfg.download.mode, roi) == "burst" else "SLC",
         "roi_bounds_wsen": [round(v, 6) for v in (west, south, east, north)],
         "start": cfg.dates.start.isoformat(),
         "end": cfg.dates.end.isoformat(),
@@ -70,7 +74,8 @@ def describe_query(cfg: Config, roi: Polygon | MultiPolygon) -> dict[str, Any]:
 
 
 def search_asf(cfg: Config, roi: Polygon | MultiPolygon) -> list[Scene]:
-    """Query CMR through asf_search for Sentinel-1 IW SLC scenes intersecting the ROI."""
+    """Query CMR through asf_search for Sentinel-1 IW SLC scenes (or, in burst mode, the bursts
+    of ASF's SLC-BURST collection) intersecting the ROI."""
     import asf_search as asf
     import requests
 
@@ -80,9 +85,10 @@ def search_asf(cfg: Config, roi: Polygon | MultiPolygon) -> list[Scene]:
     host = cfg.search.host or asf.constants.INTERNAL.CMR_HOST
     session = pin_ca_bundle(asf.ASFSession(cmr_host=host), cfg.network.ca_bundle)
     opts = asf.ASFSearchOptions(host=host, session=session)
+    bursts = resolve_mode(cfg.download.mode, roi) == "burst"
     query: dict[str, Any] = {
         "platform": [asf.PLATFORM.SENTINEL1],
-        "processingLevel": asf.PRODUCT_TYPE.SLC,
+        "processingLevel": asf.PRODUCT_TYPE.BURST if bursts else asf.PRODUCT_TYPE.SLC,
         "beamMode": asf.BEAMMODE.IW,
         "intersectsWith": roi.wkt,
         "start": dt.datetime.combine(cfg.dates.start, dt.time.min, dt.UTC),
@@ -92,6 +98,8 @@ def search_asf(cfg: Config, roi: Polygon | MultiPolygon) -> list[Scene]:
         query["relativeOrbit"] = list(cfg.search.relative_orbits)
     if cfg.search.flight_direction:
         query["flightDirection"] = cfg.search.flight_direction
+    if bursts:
+        query["polarization"] = [cfg.search.polarization]
     log.info("searching ASF at https://%s for %s", host, describe_query(cfg, roi))
 
     def is_transient(exc: BaseException) -> bool:
@@ -163,8 +171,9 @@ def search_asf(cfg: Config, roi: Polygon | MultiPolygon) -> list[Scene]:
         props = product.properties
         if not str(props.get("sceneName", "")).startswith("S1"):
             continue
+        build = burst_from_properties if props.get("burst") else scene_from_properties
         try:
-            scene = scene_from_properties(
+            scene = build(
                 props,
                 product.geometry,
                 getattr(product, "baseline", None),
@@ -187,6 +196,7 @@ class SearchOutcome:
     scenes: list[Scene]
     acquisitions: list[Acquisition]
     choice: TrackChoice
+    bursts: dict[str, BurstChoice] | None = None  # burst mode: each track's burst set
 
 
 def run_search(cfg: Config, inventory_path: Path, dates_path: Path,
@@ -205,7 +215,11 @@ def run_search(cfg: Config, inventory_path: Path, dates_path: Path,
         found = search_asf(cfg, roi)
     scenes = _wanted(cfg, found, query)
     acquisitions = group_acquisitions(scenes)
-    assess(acquisitions, roi, cfg.search.min_roi_coverage)
+    burst_sets = None
+    if query["collection"] == "SLC-BURST":
+        burst_sets = assess_bursts(acquisitions, roi, cfg.search.min_roi_coverage)
+    else:
+        assess(acquisitions, roi, cfg.search.min_roi_coverage)
     choice = choose_tracks(acquisitions, cfg.search.tracks)
     for acq in acquisitions:
         if not acq.used:
@@ -232,19 +246,30 @@ def run_search(cfg: Config, inventory_path: Path, dates_path: Path,
         len(usable),
         len(acquisitions),
     )
-    return SearchOutcome(scenes, acquisitions, choice)
+    return SearchOutcome(scenes, acquisitions, choice, burst_sets)
 
 
 def _wanted(cfg: Config, found: list[Scene], query: dict[str, Any]) -> list[Scene]:
-    """The scenes the config asks for, once each; none is a SearchError naming the search."""
+    """The scenes (or bursts) the config asks for, once each; none is a SearchError naming the
+    search."""
     wanted = scene_filter(cfg)
-    scenes = deduplicate(s for s in found if wanted.accepts(s))
+    bursts = query["collection"] == "SLC-BURST"
+    scenes = deduplicate(
+        s for s in found if wanted.accepts(s) and isinstance(s, Burst) == bursts
+    )
     if not scenes:
+        what = "bursts (SLC-BURST)" if bursts else "IW SLC scenes"
+        other = (
+            "; a saved search made in the other download mode holds no " + what
+            if cfg.inventory and any(isinstance(s, Burst) != bursts for s in found)
+            else ""
+        )
         raise SearchError(
-            "no Sentinel-1 IW SLC scenes found for "
+            f"no Sentinel-1 {what} found for "
             + ", ".join(f"{k}={v}" for k, v in query.items())
             + ". Check the ROI (lon lat order), widen the dates, or relax "
-            "search.flight_direction / search.relative_orbits / search.polarization."
+            "search.flight_direction / search.relative_orbits / search.polarization"
+            + (f"{other}: save the search again with this download.mode" if other else ".")
         )
     return scenes
 
@@ -268,6 +293,7 @@ def search_settings(cfg: Config) -> dict[str, Any]:
         "dates": [str(cfg.dates.start), str(cfg.dates.end)],
         "inventory": cfg.inventory,
         "search": cfg.search.model_dump(),
+        "download_mode": cfg.download.mode,
     }
 
 

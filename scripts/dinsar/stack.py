@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .config import Config, Pairs
 from .errors import DinsarError
-from .inventory import Acquisition, Scene, load_saved_search, read_dates_table
+from .inventory import Acquisition, Burst, Scene, load_saved_search, read_dates_table
 from .pairs import Pair, network_for_tracks
 
 
@@ -104,6 +104,11 @@ class Stack:
         return sorted(
             {d for p in self.pairs if p.track == track for d in (p.reference, p.secondary)}
         )
+
+    @cached_property
+    def burst_mode(self) -> bool:
+        """True when the dates are made of bursts (download.mode burst) rather than SLCs."""
+        return any(isinstance(s, Burst) for a in self.used for s in a.scenes)
 
     def bytes_to_download(self) -> int:
         return sum(self.scenes_by_granule[g].bytes for g in self.granules)
