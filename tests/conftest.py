@@ -51,7 +51,9 @@ def pytest_configure(config: pytest.Config) -> None:
 # What reads the recorded real data in ../shared (or $DINSAR_SHARED): the fixtures below, and
 # the harness modules and helpers that read it at import or call time.
 SHARED_FIXTURES = frozenset({"shared_dir", "real_stack"})
-SHARED_MODULES = frozenset({"harness.safe_factory", "harness.real_stack", "fixture_scenes"})
+SHARED_MODULES = frozenset(
+    {"harness.safe_factory", "harness.real_stack", "harness.burst_extractor", "fixture_scenes"}
+)
 
 
 def uses_shared_data(item: pytest.Item) -> bool:

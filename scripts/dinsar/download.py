@@ -78,6 +78,9 @@ class Target:
     size: int | None = None
     md5: str | None = None
     label: str = ""  # how messages name it (a granule, an orbit file)
+    # a check of the content, for files without an md5 (a burst's TIFF): None when whole, else
+    # what is wrong; run on the .part before the rename and on a file found in place
+    check: Callable[[Path], str | None] | None = None
 
     @property
     def name(self) -> str:
@@ -123,11 +126,15 @@ def md5_file(path: Path, block: int = HASH_BLOCK) -> str:
     return digest.hexdigest()
 
 
-def is_complete(dest: Path, size: int | None, md5: str | None) -> bool:
-    """True if ``dest`` exists with the expected size and md5 (those that are known)."""
+def is_complete(dest: Path, size: int | None, md5: str | None,
+                check: Callable[[Path], str | None] | None = None) -> bool:  # fmt: skip
+    """True if ``dest`` exists with the expected size and md5 (those that are known) and
+    passes the content check (if any)."""
     if not dest.is_file():
         return False
     if size is not None and dest.stat().st_size != size:
+        return False
+    if check is not None and check(dest) is not None:
         return False
     return not md5 or md5_file(dest) == md5
 
@@ -397,7 +404,7 @@ def download(
     dest.parent.mkdir(parents=True, exist_ok=True)
     with file_lock(target.lock, target.name):
         if dest.exists():
-            if is_complete(dest, target.size, target.md5):
+            if is_complete(dest, target.size, target.md5, target.check):
                 log.info("%s is already complete and verified in %s", target.name, dest.parent)
                 if target.md5:
                     record_verified(dest, target.md5)
@@ -487,6 +494,13 @@ def _finish(transfer: _Transfer) -> None:
             "happens again, the inventory's md5 is wrong: search again to refresh it, or fix "
             "the saved search that `inventory:` names)"
         )
+    problem = target.check(part) if target.check is not None else None
+    if problem is not None:
+        part.unlink()
+        raise DownloadError(
+            f"{target.name}: the downloaded file is not whole ({problem}); it was deleted: run "
+            "again to download it afresh"
+        )
     if have >= FSYNC_MIN_BYTES:
         # A crash right after the rename must not leave a complete-looking but empty SLC zip
         # (Snakemake would never fetch it again). Small files (EOFs, tiles) are re-read and
@@ -501,7 +515,11 @@ def _finish(transfer: _Transfer) -> None:
         target.name,
         have,
         transfer.outcome.requests,
-        "md5 verified" if target.md5 else "size verified (no md5 published)",
+        "md5 verified"
+        if target.md5
+        else "size and content verified (no md5 published)"
+        if target.check
+        else "size verified (no md5 published)",
     )
 
 

@@ -138,7 +138,8 @@ class Burst(Scene):
 
     @property
     def xml_filename(self) -> str:
-        return f"{self.granule}.xml"
+        """The extractor's metadata: the source slice's, for this polarization."""
+        return f"{self.source}_{self.polarization}.xml"
 
     @property
     def key(self) -> tuple[str, str]:

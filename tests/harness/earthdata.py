@@ -174,11 +174,21 @@ class EarthdataEmulator:
         return None
 
     def _product(self, request: Request) -> Response:
+        assert request.match is not None
+        product = self.products.get(request.match["name"])
+        refused = self.gate(request)
+        if refused is not None:
+            return refused
+        if product is None:
+            return text_response("no such product\n", 404)
+        return self.serve(request, product.data, "application/zip")
+
+    def gate(self, request: Request) -> Response | None:
+        """What a data-host route answers before serving anything: None for an authorised
+        request on the data host, else the redirect to the login host, or the refusal."""
         misdirected = self._wrong_host(request, self.data_host)
         if misdirected:
             return misdirected
-        assert request.match is not None
-        product = self.products.get(request.match["name"])
         user = self._authorised_user(request)
         if user is None:
             bearer = _bearer(request)
@@ -198,8 +208,10 @@ class EarthdataEmulator:
             )
         if user in self.eula_pending:
             return text_response("You must accept the EULA for this dataset\n", 403)
-        if product is None:
-            return text_response("no such product\n", 404)
+        return None
+
+    def serve(self, request: Request, data: bytes | Path, content_type: str) -> Response:
+        """An authorised response: the next queued fault or drop, else the bytes (with Range)."""
         faulted = self.faults.next_response(
             lambda status: text_response(f"fault {status}\n", status)
         )
@@ -208,13 +220,9 @@ class EarthdataEmulator:
         with self._lock:
             drop = self._drops.popleft() if self._drops else None
         if drop is None:
-            return bytes_response(request, product.data, content_type="application/zip")
+            return bytes_response(request, data, content_type=content_type)
         return bytes_response(
-            request,
-            product.data,
-            content_type="application/zip",
-            drop_after=abs(drop),
-            reset=drop < 0,
+            request, data, content_type=content_type, drop_after=abs(drop), reset=drop < 0
         )
 
     def _authorised_user(self, request: Request) -> str | None:

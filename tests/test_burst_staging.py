@@ -1,0 +1,237 @@
+"""Burst mode's staging: bursts through our downloader from the emulated burst extractor, the
+completeness checks, and one SAFE per date assembled with burst2safe's local route.
+
+The extractor (harness.burst_extractor) cuts bursts from the shared real stack's SLC zips
+(harness.real_stack: IW1 VV, two bursts) behind the Earthdata emulator's login.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dinsar.burst_staging import (
+    BurstStagingError,
+    assemble_safe,
+    burst_targets,
+    download_burst,
+    metadata_problem,
+    safe_name,
+    tiff_problem,
+)
+from dinsar.config import Download, Network
+from dinsar.credentials import EarthdataCredentials, EarthdataSession
+from dinsar.download import DownloadError, MiB
+from dinsar.inventory import Burst, burst_from_properties
+from dinsar.safe import read_safe
+
+FAST = Network(retries=3, backoff=0.01, timeout=30)
+CHUNKS = Download(chunk_mb=1)
+
+
+@pytest.fixture
+def stack(real_stack):
+    """The shared real stack (built once per session)."""
+    return real_stack
+
+
+@pytest.fixture
+def extractor(earthdata, stack):
+    from harness.burst_extractor import BurstExtractor, stack_calibration
+
+    service = BurstExtractor(earthdata)
+    for index, scene in enumerate(stack.scenes[:2]):
+        calibration, noise = stack_calibration(stack, index)
+        service.add_slice(scene.zip_path, calibration, noise)
+    yield service
+    service.close()
+
+
+def bursts_of(stack, extractor, date_index: int) -> list[Burst]:
+    from harness.burst_extractor import burst_records
+
+    slice_ = extractor.slices[stack.scenes[date_index].granule]
+    return [
+        burst_from_properties(r["properties"], r["geometry"], None, "emulated record")
+        for r in burst_records(stack, extractor, slice_)
+    ]
+
+
+def session(earthdata, ca_bundle: str) -> EarthdataSession:
+    user, password = earthdata.user
+    return EarthdataSession(EarthdataCredentials("test .netrc", user, password),
+                            earthdata.edl_host, ca_bundle)  # fmt: skip
+
+
+def test_emulated_records_have_the_real_form(stack, extractor) -> None:
+    bursts = bursts_of(stack, extractor, 0)
+    assert len(bursts) == 2
+    assert {b.swath for b in bursts} == {"IW1"} and [b.burst_index for b in bursts] == [0, 1]
+    assert bursts[0].full_burst_id.startswith("168_") and bursts[0].track == "168_DESC"
+    assert bursts[0].source == stack.scenes[0].granule
+    # consecutive burst IDs along the pass, the same IDs on the next date
+    ids = [int(b.full_burst_id.split("_")[1]) for b in bursts]
+    assert ids[1] == ids[0] + 1
+    assert [b.key for b in bursts_of(stack, extractor, 1)] == [b.key for b in bursts]
+
+
+def test_bursts_download_whole_and_once(stack, extractor, earthdata, ca_bundle, tmp_path) -> None:
+    bursts = bursts_of(stack, extractor, 0)
+    cache = tmp_path / "cache" / "bursts"
+    with session(earthdata, ca_bundle) as http:
+        skipped = [[o.skipped for o in download_burst(b, cache, http, FAST, CHUNKS)]
+                   for b in bursts]  # fmt: skip
+        # each TIFF once; the slice's metadata once for both bursts
+        assert skipped == [[False, False], [False, True]]
+        for burst in bursts:
+            assert tiff_problem(cache / burst.filename, burst.bytes) is None
+            assert metadata_problem(cache / burst.xml_filename) is None
+        sent = extractor.bytes_sent()
+        own = sum(b.bytes for b in bursts)
+        tiffs = sum((cache / b.filename).stat().st_size for b in bursts)
+        xml = (cache / bursts[0].xml_filename).stat().st_size
+        assert sent == tiffs + xml  # every byte sent once, and kept
+        # the stack's bursts are small (5.7 MB each); the XML is the real annotation of a
+        # whole swath, so its share here is far larger than for a 147 MB burst
+        assert tiffs - own == 2 * 146  # a TIFF header per burst
+        # a second run downloads nothing
+        for burst in bursts:
+            assert all(o.skipped for o in download_burst(burst, cache, http, FAST, CHUNKS))
+    assert extractor.bytes_sent() == sent
+
+
+def test_a_dropped_burst_download_resumes(stack, extractor, earthdata, ca_bundle, tmp_path) -> None:
+    burst = bursts_of(stack, extractor, 0)[0]
+    tiff, _ = burst_targets(burst, tmp_path)
+    earthdata.drop_after(3 * MiB)
+    with session(earthdata, ca_bundle) as http:
+        outcomes = download_burst(burst, tmp_path, http, FAST, CHUNKS)
+    assert outcomes[0].requests == 2 and outcomes[0].offsets[1] > 0
+    assert tiff_problem(tiff.dest, burst.bytes) is None
+    assert not tiff.part.exists()
+
+
+def test_a_truncated_tiff_is_never_renamed_into_place(tmp_path, stack, extractor) -> None:
+    burst = bursts_of(stack, extractor, 0)[0]
+    whole = extractor._tiff(extractor.slices[burst.source], "IW1", "VV", 0)
+    path = tmp_path / burst.filename
+    path.write_bytes(whole)
+    assert tiff_problem(path, burst.bytes) is None
+    assert "record says" in tiff_problem(path, burst.bytes + 4)
+    path.write_bytes(whole[: len(whole) - 1000])
+    assert "strips end at byte" in tiff_problem(path, burst.bytes)
+    path.write_bytes(b"<html>login</html>")
+    assert "not a readable TIFF" in tiff_problem(path, burst.bytes)
+    (tmp_path / "m.xml").write_bytes(b"<burst><metadata>")
+    assert "not readable XML" in metadata_problem(tmp_path / "m.xml")
+
+
+def test_server_sending_a_short_tiff_fails_with_one_line(
+    stack, extractor, earthdata, ca_bundle, tmp_path, monkeypatch
+) -> None:
+    """A reply that ends early without saying so (no Content-Length to tell) must not become
+    the cached TIFF: the content check stops it before the rename."""
+    burst = bursts_of(stack, extractor, 0)[0]
+    found = extractor.slices[burst.source]
+    short = extractor._tiff(found, "IW1", "VV", 0)[:-4096]
+    extractor._cache[(burst.source, "IW1", "VV", 0, "tiff")] = short
+    with session(earthdata, ca_bundle) as http, pytest.raises(DownloadError) as err:
+        download_burst(burst, tmp_path, http, FAST, CHUNKS)
+    message = str(err.value)
+    assert "is not whole" in message and "strips end at byte" in message and "\n" not in message
+    assert not (tmp_path / burst.filename).exists()
+
+
+@pytest.mark.parametrize("path, message", [
+    ("IW1/VV/7.tiff", "burst index 7 is out of range"),
+    ("IW1/VH/0.tiff", "holds no IW1 VH"),
+    ("IW3/VV/0.xml", "holds no IW3 VV"),
+])  # fmt: skip
+def test_a_wrong_burst_is_an_error_not_an_empty_file(
+    stack, extractor, earthdata, ca_bundle, path: str, message: str
+) -> None:
+    url = f"{extractor.base_url}/{stack.scenes[0].granule}/{path}"
+    with session(earthdata, ca_bundle) as http:
+        reply = http.get(url, timeout=30)
+    assert reply.status_code == 404 and message in reply.text
+
+
+def test_one_safe_per_date_from_local_bursts(stack, extractor, earthdata, ca_bundle, tmp_path) -> None:
+    bursts = bursts_of(stack, extractor, 0)
+    cache = tmp_path / "cache"
+    with session(earthdata, ca_bundle) as http:
+        for burst in bursts:
+            download_burst(burst, cache, http, FAST, CHUNKS)
+    name = safe_name("168_DESC", "20210401", bursts)
+    assert name.startswith("168_DESC_20210401_168_IW1_") and name.endswith("_VV")
+    dest = tmp_path / "ws" / "safe" / f"{name}.zip"
+    requests_before = len(extractor.requests())
+    assemble_safe(bursts, cache, dest)
+    assert len(extractor.requests()) == requests_before  # the local route: no download
+    assert not [p for p in dest.parent.iterdir() if p != dest]  # no work files left
+    assembled = read_safe(dest, "vv")
+    original = read_safe(stack.scenes[0].zip_path, "vv")
+    (swath,) = assembled.swaths.values()
+    (source,) = original.swaths.values()
+    assert len(swath.bursts) == len(source.bursts) == 2
+    assert [b.azimuth_time for b in swath.bursts] == [b.azimuth_time for b in source.bursts]
+    # the pixels are the slice's own
+    with zipfile.ZipFile(dest) as archive:
+        tiff = next(n for n in archive.namelist() if n.endswith(".tiff"))
+        import tifffile
+
+        page = tifffile.TiffFile(io.BytesIO(archive.read(tiff))).pages.first
+        assert (page.imagelength, page.imagewidth) == (2 * swath.lines_per_burst, swath.samples_per_burst)
+
+
+def test_assembly_without_the_bursts_says_what_to_do(stack, extractor, tmp_path) -> None:
+    bursts = bursts_of(stack, extractor, 0)
+    with pytest.raises(BurstStagingError) as err:
+        assemble_safe(bursts, tmp_path / "empty", tmp_path / "x.zip")
+    assert "is missing from the burst cache" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_netrc_untouched_and_nothing_secret_printed(
+    stack, extractor, earthdata, ca_bundle, tmp_path, netrc_home, caplog, capfd
+) -> None:
+    """Credentials come from our module; burst2safe's auth (which appends to ~/.netrc) is
+    never called, and neither the password nor the token reaches a log or the terminal."""
+    netrc = netrc_home / ".netrc"
+    user, password = earthdata.user
+    netrc.write_text(f"machine {earthdata.edl_host.split(':')[0]} login {user} password {password}\n")
+    netrc.chmod(0o600)
+    before = netrc.read_bytes()
+    bursts = bursts_of(stack, extractor, 0)
+    caplog.set_level(logging.DEBUG)
+    with session(earthdata, ca_bundle) as http:
+        for burst in bursts:
+            download_burst(burst, tmp_path / "cache", http, FAST, CHUNKS, io.StringIO())
+    assemble_safe(bursts, tmp_path / "cache", tmp_path / "safe.zip")
+    assert netrc.read_bytes() == before
+    out, err = capfd.readouterr()
+    for text in (caplog.text, out, err):
+        assert password not in text and earthdata.token not in text
+
+
+def test_pixels_of_the_assembled_safe_equal_the_slice(stack, extractor, earthdata, ca_bundle,
+                                                     tmp_path) -> None:  # fmt: skip
+    bursts = bursts_of(stack, extractor, 1)
+    with session(earthdata, ca_bundle) as http:
+        for burst in bursts:
+            download_burst(burst, tmp_path, http, FAST, CHUNKS)
+    dest = assemble_safe(bursts, tmp_path, tmp_path / "out" / "safe.zip")
+
+    def pixels(zip_path: Path) -> np.ndarray:
+        from osgeo import gdal
+
+        with zipfile.ZipFile(zip_path) as archive:
+            name = next(n for n in archive.namelist() if n.endswith(".tiff"))
+        data = gdal.Open(f"/vsizip/{zip_path}/{name}").ReadAsArray()
+        return np.asarray(data)
+
+    assert np.array_equal(pixels(dest), pixels(stack.scenes[1].zip_path))
