@@ -173,6 +173,10 @@ wildcard_constraints:
     pair=r"\d{8}_\d{8}",
     track=r"\d{1,3}_(ASC|DESC)",
     granule=r"S1[A-D]_IW_SLC__1S[SD][HV]_\d{8}T\d{6}_\d{8}T\d{6}_\d{6}_[0-9A-F]{6}_[0-9A-F]{4}",
+    burst=r"S1_\d{6}_IW[1-3]_\d{8}T\d{6}_(VV|VH|HH|HV)_[0-9A-F]{4}-BURST",
+    slice=r"S1[A-D]_IW_SLC__1S[SD][HV]_\d{8}T\d{6}_\d{8}T\d{6}_\d{6}_[0-9A-F]{6}_[0-9A-F]{4}",
+    pol=r"VV|VH|HH|HV",
+    safe=r"\d{1,3}_(ASC|DESC)_\d{8}_\d{1,3}(_IW[1-3]_\d{6}-\d{6})+_(VV|VH|HH|HV)",
 
 
 @functools.cache
@@ -207,9 +211,28 @@ def after_login(output):
     """
     if Path(output).is_file():
         return []
-    if any(not Path(cache("slc", f"{g}.zip")).is_file() for g in stack().granules):
+    if any(not path.is_file() for path in download_paths()):
         checkpoints.preflight.get()
     return []
+
+
+def download_paths():
+    """Every file the downloads put into the shared caches for the current pairs: the SLC
+    zips, or in burst mode each burst's TIFF and its slice's metadata."""
+    return [target.dest for target in stack().download_targets(CFG)]
+
+
+def safe_zips(acquisition):
+    """The SAFE zips topsApp reads for a date: its slices from the SLC cache, or in burst mode
+    the SAFE assembled from the date's bursts. Everything downstream takes them alike.
+    """
+    if stack().burst_mode:
+        return [
+            rules.burst_safe.output.zip.format(safe=n) for n in acquisition.safe_names
+        ]
+    return [
+        rules.download_slc.output.zip.format(granule=n) for n in acquisition.safe_names
+    ]
 
 
 def inventory_digest():

@@ -10,10 +10,10 @@ checkpoint dem_extent:
     input:
         # ancient: only the bytes matter, and a download never changes them
         zips=lambda w: [
-            ancient(cache("slc", f"{g}.zip"))
+            ancient(z)
             for a in stack().used
             if a.track == w.track
-            for g in a.granules
+            for z in safe_zips(a)
         ],
     output:
         extent=ws("dem", "{track}", "extent.json"),
@@ -37,9 +37,7 @@ checkpoint dem_extent:
         ),
         polarization=CFG.search.polarization,
         dates=lambda w: {
-            a.date: [cache("slc", f"{g}.zip") for g in a.granules]
-            for a in stack().used
-            if a.track == w.track
+            a.date: safe_zips(a) for a in stack().used if a.track == w.track
         },
     script:
         "../scripts/dem_extent.py"

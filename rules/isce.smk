@@ -58,7 +58,11 @@ rule topsapp_xml:
         unpack(
             lambda wc: pair_inputs(
                 *stack().pair_acquisitions(wc.pair),
-                slc=rules.download_slc.output.zip,
+                slc=(
+                    rules.burst_safe.output.zip
+                    if stack().burst_mode
+                    else rules.download_slc.output.zip
+                ),
                 orbits=rules.orbits.output.manifest,
                 dem=rules.dem.output.manifest,
                 aux_cal=rules.aux_cal.output.manifest,

@@ -37,9 +37,7 @@ checkpoint preflight:
         runtime=10,
     params:
         inventory=INVENTORY,
-        missing=lambda w: missing_downloads(
-            [Path(cache("slc", f"{g}.zip")) for g in stack().granules]
-        ),
+        missing=lambda w: missing_downloads(download_paths()),
         # no ISCE2, or one too old for some scenes, stops a run here (`stage` only warns)
         isce=lambda w: isce_status(),
     script:
@@ -78,6 +76,104 @@ rule download_slc:
         inventory=INVENTORY["scenes"],
     script:
         "../scripts/download_slc.py"
+
+
+# Burst mode: one burst's TIFF into the shared burst cache, keyed by its granule (areas and runs
+# that share a burst share the download); resumable, and checked whole (no md5 is published)
+# before it takes its name.
+rule download_burst:
+    input:
+        preflight_done=lambda w: (
+            Path(cache("bursts", f"{w.burst}.tiff")).is_file()
+            or checkpoints.preflight.get()
+        )
+        and [],
+    output:
+        tiff=update(cache("bursts", "{burst}.tiff")),
+    log:
+        ws("logs", "download_burst", "{burst}.log"),
+    benchmark:
+        ws("benchmarks", "download_burst", "{burst}.tsv")
+    retries: 0
+    localrule: True
+    conda:
+        "../envs/workflow.yaml"
+    threads: 1
+    resources:
+        downloads=1,
+        mem_mb=1000,
+        runtime=6 * 60,
+    params:
+        inventory=INVENTORY["scenes"],
+    script:
+        "../scripts/download_burst.py"
+
+
+# Burst mode: a slice's metadata for one polarization (annotation and manifest), once for all
+# of its bursts.
+rule burst_metadata:
+    input:
+        preflight_done=lambda w: (
+            Path(cache("bursts", f"{w.slice}_{w.pol}.xml")).is_file()
+            or checkpoints.preflight.get()
+        )
+        and [],
+    output:
+        xml=update(cache("bursts", "{slice}_{pol}.xml")),
+    log:
+        ws("logs", "burst_metadata", "{slice}_{pol}.log"),
+    benchmark:
+        ws("benchmarks", "burst_metadata", "{slice}_{pol}.tsv")
+    retries: 0
+    localrule: True
+    conda:
+        "../envs/workflow.yaml"
+    threads: 1
+    resources:
+        downloads=1,
+        mem_mb=1000,
+        runtime=60,
+    params:
+        inventory=INVENTORY["scenes"],
+    script:
+        "../scripts/burst_metadata.py"
+
+
+# Burst mode: a date's SAFE, assembled with burst2safe from the bursts in the cache (no network),
+# in the workspace under a name that says which bursts it holds. topsApp, the DEM extent and
+# the checks read it as they read a downloaded slice.
+rule burst_safe:
+    input:
+        tiffs=lambda w: [
+            rules.download_burst.output.tiff.format(burst=b.granule)
+            for b in stack().acquisition_of_safe(w.safe).scenes
+        ],
+        xml=lambda w: sorted(
+            {
+                rules.burst_metadata.output.xml.format(
+                    slice=b.source, pol=b.polarization
+                )
+                for b in stack().acquisition_of_safe(w.safe).scenes
+            }
+        ),
+    output:
+        zip=ws("safe", "{safe}.zip"),
+    log:
+        ws("logs", "burst_safe", "{safe}.log"),
+    benchmark:
+        ws("benchmarks", "burst_safe", "{safe}.tsv")
+    retries: 0
+    localrule: True
+    conda:
+        "../envs/workflow.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    params:
+        inventory=INVENTORY,
+    script:
+        "../scripts/burst_safe.py"
 
 
 # The orbit file of every platform acquired on a date: POEORB, else RESORB (unless
@@ -135,7 +231,9 @@ rule aux_cal:
 # of the workflow runs without internet. A second run transfers nothing.
 rule stage:
     input:
-        slc=lambda w: [cache("slc", f"{g}.zip") for g in stack().granules],
+        # SLC zips, or in burst mode the bursts and each date's SAFE made from them
+        slc=lambda w: [str(p) for p in download_paths()]
+        + [z for a in stack().used if a.date in stack().dates for z in safe_zips(a)],
         orbits=lambda w: [ws("orbits", f"{d}.json") for d in stack().dates],
         aux_cal=lambda w: [
             ws("aux_cal", f"{d}.json")

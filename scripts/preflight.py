@@ -9,7 +9,7 @@ from dinsar.atomic import write_json
 from dinsar.config import validate_config
 from dinsar.credentials import earthdata_session
 from dinsar.disk import GB
-from dinsar.download import Target, preflight
+from dinsar.download import preflight
 from dinsar.errors import DinsarError
 from dinsar.stack import Stack
 
@@ -25,14 +25,10 @@ def main(snakemake):
         log.warning("staging anyway: %s", isce["problem"])
     inventory = snakemake.params.inventory
     stack = Stack.load(inventory["scenes"], inventory["dates"], cfg)
-    slc_dir = cfg.cache_dir("slc")
-    targets = []
-    for granule in stack.granules:
-        scene = stack.scenes_by_granule[granule]
-        targets.append(Target(scene.url, slc_dir / scene.filename, scene.bytes, scene.md5, granule))
+    targets = stack.download_targets(cfg)
     report = preflight(
         targets,
-        slc_dir,
+        cfg.cache_dir("bursts" if stack.burst_mode else "slc"),
         int(cfg.download.disk_margin_gb * GB),
         lambda: earthdata_session(cfg.download.edl_host, cfg.network.ca_bundle),
         cfg.network,

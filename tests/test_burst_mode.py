@@ -22,7 +22,6 @@ from dinsar.burst_set import (
     AUTO_MAX_BURSTS,
     SLC_BYTES_MEAN,
     assess_bursts,
-    burst_label,
     full_slc_bytes,
     resolve_mode,
 )
@@ -32,6 +31,7 @@ from dinsar.inventory import (
     Burst,
     InventoryError,
     burst_from_properties,
+    burst_label,
     group_acquisitions,
     load_saved_search,
     scene_from_feature,
@@ -211,6 +211,9 @@ def test_a_set_spanning_two_slices_makes_one_date(shared_dir: Path) -> None:
     assess_bursts(acquisitions, tall_roi(shared_dir), 0.5)
     used = [a for a in acquisitions if a.used]
     assert used and all(len(a.slices) == 2 and len(a.scenes) == 2 for a in used)
+    # one SAFE per date all the same, named after its bursts
+    assert {len(a.safe_names) for a in used} == {1}
+    assert used[0].safe_names == [f"174_DESC_{used[0].date}_174_IW3_372326-372327_VV"]
     total, exact = full_slc_bytes(used)
     kinds = [a.scenes[0].source[14:16] for a in used]  # SV or DV: the records hold both
     assert not exact and total == sum(2 * SLC_BYTES_MEAN[k] for k in kinds)

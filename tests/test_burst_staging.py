@@ -21,13 +21,12 @@ from dinsar.burst_staging import (
     burst_targets,
     download_burst,
     metadata_problem,
-    safe_name,
     tiff_problem,
 )
 from dinsar.config import Download, Network
 from dinsar.credentials import EarthdataCredentials, EarthdataSession
 from dinsar.download import DownloadError, MiB
-from dinsar.inventory import Burst, burst_from_properties
+from dinsar.inventory import Acquisition, Burst, burst_from_properties
 from dinsar.safe import read_safe
 
 FAST = Network(retries=3, backoff=0.01, timeout=30)
@@ -167,7 +166,7 @@ def test_one_safe_per_date_from_local_bursts(stack, extractor, earthdata, ca_bun
     with session(earthdata, ca_bundle) as http:
         for burst in bursts:
             download_burst(burst, cache, http, FAST, CHUNKS)
-    name = safe_name("168_DESC", "20210401", bursts)
+    (name,) = Acquisition("168_DESC", "20210401", bursts).safe_names
     assert name.startswith("168_DESC_20210401_168_IW1_") and name.endswith("_VV")
     dest = tmp_path / "ws" / "safe" / f"{name}.zip"
     requests_before = len(extractor.requests())

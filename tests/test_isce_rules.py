@@ -141,7 +141,7 @@ def test_pair_inputs_follow_the_staging_contract() -> None:
 
     def acquisition(date: str, ipf: str, granules: list[str]) -> NS:
         return NS(date=date, track="13_DESC", platform="S1A", granules=granules,
-                  scenes=[NS(ipf=ipf) for _ in granules])  # fmt: skip
+                  safe_names=granules, scenes=[NS(ipf=ipf) for _ in granules])  # fmt: skip
 
     ref = acquisition("20150603", "002.36", ["A1", "A2"])
     sec = acquisition("20150627", "002.43", ["B1", "B2"])

@@ -29,11 +29,10 @@ from typing import Literal
 import shapely
 from shapely.geometry import MultiPolygon, Polygon
 
-from .inventory import Acquisition, Burst, Scene, roi_coverage
+from .inventory import Acquisition, Burst, BurstKey, Scene, burst_label, roi_coverage
 
 log = logging.getLogger(__name__)
 
-BurstKey = tuple[str, str]  # (full burst ID, polarization)
 
 # Mean sizes of real records (the recorded CMR records in ../shared/fixtures/asf_search: 166
 # SLC-BURST records of 174_372326_IW3; 176 IW SLC records of path 13, 21 single- and 155
@@ -65,20 +64,6 @@ def resolve_mode(mode: str, roi: Polygon | MultiPolygon) -> Literal["burst", "sl
         chosen,
     )
     return chosen
-
-
-def burst_label(keys: Iterable[BurstKey]) -> str:
-    """A name saying which bursts a SAFE holds: per swath the first and last burst ID, and the
-    polarization, e.g. ``174_IW2_372325-372327_IW3_372326-372326_VV``."""
-    keys = sorted(set(keys))
-    by_swath: dict[str, list[int]] = defaultdict(list)
-    for full_id, _pol in keys:
-        path, burst, swath = full_id.split("_")
-        by_swath[swath].append(int(burst))
-    path = keys[0][0].split("_")[0]
-    pols = "+".join(sorted({pol for _, pol in keys}))
-    swaths = "_".join(f"{s}_{min(ids):06d}-{max(ids):06d}" for s, ids in sorted(by_swath.items()))
-    return f"{path}_{swaths}_{pols}"
 
 
 @dataclass(frozen=True)

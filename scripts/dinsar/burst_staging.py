@@ -27,7 +27,6 @@ from typing import IO
 import requests
 
 from .atomic import atomic_path
-from .burst_set import burst_label
 from .config import Download, Network
 from .download import Outcome, Target, download
 from .errors import DinsarError
@@ -36,6 +35,9 @@ from .inventory import Burst
 log = logging.getLogger(__name__)
 
 XFDU = "{urn:ccsds:schema:xfdu:1}XFDU"
+# a slice's metadata for one polarization: the annotation of three swaths and the manifest,
+# about 1.9 MB in the real burst-extractor SAFE of ../shared/fixtures/hyp3-isce2
+METADATA_BYTES = 2_000_000
 
 
 class BurstStagingError(DinsarError):
@@ -98,10 +100,11 @@ def burst_targets(burst: Burst, folder: Path) -> tuple[Target, Target]:
         folder / burst.filename,
         label=burst.granule,
         check=lambda path: tiff_problem(path, burst.bytes),
+        estimate=burst.bytes,
     )
     xml = Target(
-        burst.xml_url, folder / burst.xml_filename, label=f"{burst.granule} metadata",
-        check=metadata_problem,
+        burst.xml_url, folder / burst.xml_filename, label=f"{burst.source} {burst.polarization} metadata",
+        check=metadata_problem, estimate=METADATA_BYTES,
     )  # fmt: skip
     return tiff, xml
 
@@ -112,12 +115,21 @@ def download_burst(burst: Burst, folder: Path, session: requests.Session, networ
     return [download(t, session, network, settings, progress) for t in burst_targets(burst, folder)]
 
 
+def find_burst(inventory: str | Path, **wanted: str) -> Burst:
+    """The first burst of the inventory whose fields equal ``wanted`` (a granule, or a slice
+    and polarization); a missing one means the inventory changed under the run."""
+    from .inventory import load_saved_search
+
+    for scene in load_saved_search(inventory):
+        if isinstance(scene, Burst) and all(getattr(scene, k) == v for k, v in wanted.items()):
+            return scene
+    what = ", ".join(f"{k} {v}" for k, v in wanted.items())
+    raise BurstStagingError(
+        f"no burst with {what} in {inventory}; the inventory changed: rerun the plan"
+    )
+
+
 # --- the date's SAFE ---------------------------------------------------------------------------
-
-
-def safe_name(track: str, date: str, bursts: Sequence[Burst]) -> str:
-    """The SAFE's file name in the workspace: the date, and which bursts it holds."""
-    return f"{track}_{date}_{burst_label(b.key for b in bursts)}"
 
 
 def assemble_safe(bursts: Sequence[Burst], folder: Path, dest: Path) -> Path:
@@ -126,7 +138,7 @@ def assemble_safe(bursts: Sequence[Burst], folder: Path, dest: Path) -> Path:
     burst2safe writes a SAFE folder in a private work directory beside ``dest``; it is zipped
     (stored, not compressed: TIFF pixels do not compress) as ``<dest stem>.SAFE/`` under a
     temporary name and renamed, so ``dest`` is whole or absent, and its name says which bursts
-    it holds (:func:`safe_name`).
+    it holds (``Acquisition.safe_names``).
     """
     from burst2safe.local2safe import local2safe
 

@@ -81,6 +81,7 @@ class Target:
     # a check of the content, for files without an md5 (a burst's TIFF): None when whole, else
     # what is wrong; run on the .part before the rename and on a file found in place
     check: Callable[[Path], str | None] | None = None
+    estimate: int | None = None  # bytes to expect when ``size`` is not known: disk check only
 
     @property
     def name(self) -> str:
@@ -568,14 +569,19 @@ def preflight(
     """
     from .disk import check_free_space, format_bytes, remaining_bytes
 
-    todo = remaining_bytes((t.dest, t.size or 0) for t in targets)
+    # a file of no known size (a burst's TIFF) that is in place was checked when it arrived
+    todo = remaining_bytes(
+        (t.dest, t.size or t.estimate or 0)
+        for t in targets
+        if not (t.size is None and _in_place(t))
+    )
     report: dict[str, Any] = {
         "files": len(targets),
         "files_to_download": todo.files,
         "bytes_to_download": todo.bytes,
         "margin_bytes": margin_bytes,
     }
-    what = f"{todo.files} of {len(targets)} SLC file(s)"
+    what = f"{todo.files} of {len(targets)} file(s)"
     report["free_bytes"] = check_free_space(cache_dir, todo.bytes, margin_bytes, what)
     log.info(
         "%s to download: %s (+ %s margin), %s free in %s",
@@ -583,10 +589,10 @@ def preflight(
         format_bytes(report["free_bytes"]), cache_dir,
     )  # fmt: skip
     if not todo.files:
-        log.info("every SLC is already in the cache: no login check needed")
+        log.info("every file is already in the cache: no login check needed")
         return report
     session = session_factory()
-    first = next(t for t in targets if not (t.dest.is_file() and t.dest.stat().st_size == t.size))
+    first = next(t for t in targets if not _in_place(t))
     probe(first, session, network)
     credentials = getattr(getattr(session, "auth", None), "credentials", None)
     report["credentials"] = credentials.source if credentials is not None else None
@@ -595,6 +601,12 @@ def preflight(
     return report
 
 
+def _in_place(target: Target) -> bool:
+    """The file is there at its size (at any size when that is not known in advance)."""
+    dest = target.dest
+    return dest.is_file() and (target.size is None or dest.stat().st_size == target.size)
+
+
 def missing_downloads(destinations: list[Path]) -> list[str]:
-    """The preflight rule's params: the names of the SLC zips still to download."""
+    """The preflight rule's params: the names of the files (SLC zips, bursts) still to download."""
     return sorted(p.name for p in destinations if not p.is_file())

@@ -113,6 +113,9 @@ class Scene:
         return {"type": "Feature", "geometry": mapping(self.footprint), "properties": props}
 
 
+BurstKey = tuple[str, str]  # (full burst ID, polarization)
+
+
 @dataclass(frozen=True, kw_only=True)
 class Burst(Scene):
     """One burst of ASF's SLC-BURST collection: one burst, swath and polarization of one SLC.
@@ -142,7 +145,7 @@ class Burst(Scene):
         return f"{self.source}_{self.polarization}.xml"
 
     @property
-    def key(self) -> tuple[str, str]:
+    def key(self) -> BurstKey:
         """What stays the same on every date: the full burst ID and the polarization."""
         return self.full_burst_id, self.polarization
 
@@ -182,6 +185,15 @@ class Acquisition:
         return sum(s.bytes for s in self.scenes)
 
     @property
+    def safe_names(self) -> list[str]:
+        """The SAFE zips topsApp reads for this date, without ``.zip``: the slices' own, or in
+        burst mode the one SAFE made from the date's bursts, named after them."""
+        bursts = [s for s in self.scenes if isinstance(s, Burst)]
+        if not bursts:
+            return self.granules
+        return [f"{self.track}_{self.date}_{burst_label(b.key for b in bursts)}"]
+
+    @property
     def slices(self) -> list[str]:
         """The SLC slices of the pass, in time order (in burst mode: those its bursts come from)."""
         return list(dict.fromkeys(s.slc for s in sorted(self.scenes, key=lambda s: s.start_time)))
@@ -197,6 +209,20 @@ class Acquisition:
     @property
     def stop_time(self) -> dt.datetime:
         return max(s.stop_time for s in self.scenes)
+
+
+def burst_label(keys: Iterable[BurstKey]) -> str:
+    """A name saying which bursts a SAFE holds: per swath the first and last burst ID, and the
+    polarization, e.g. ``174_IW2_372325-372327_IW3_372326-372326_VV``."""
+    keys = sorted(set(keys))
+    by_swath: dict[str, list[int]] = defaultdict(list)
+    for full_id, _pol in keys:
+        path, burst, swath = full_id.split("_")
+        by_swath[swath].append(int(burst))
+    path = keys[0][0].split("_")[0]
+    pols = "+".join(sorted({pol for _, pol in keys}))
+    swaths = "_".join(f"{s}_{min(ids):06d}-{max(ids):06d}" for s, ids in sorted(by_swath.items()))
+    return f"{path}_{swaths}_{pols}"
 
 
 def track_id(path: int, flight_direction: str) -> str:

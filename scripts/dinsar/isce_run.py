@@ -210,7 +210,10 @@ def group_outputs(group_name: str, *, unwrap: bool, unwrapper: str,
 def pair_inputs(reference: Any, secondary: Any, *, slc: str, orbits: str, dem: str,
                 aux_cal: str) -> dict[str, Any]:  # fmt: skip
     """A pair's staged inputs, at the paths of the rules that make them (their output patterns,
-    with ``{granule}``, ``{date}`` and ``{track}``).
+    with ``{granule}`` or ``{safe}``, ``{date}`` and ``{track}``).
+
+    ``slc`` names each date's SAFE zips (``Acquisition.safe_names``): the downloaded slices, or
+    in burst mode the SAFE assembled from the date's bursts; topsApp gets them the same way.
 
     reference/secondary: the dates' Acquisitions (scenes in slice order). AUX_CAL only for
     dates whose scenes need it (dinsar.aux_cal.needs_aux_cal, the one rule for it).
@@ -218,8 +221,8 @@ def pair_inputs(reference: Any, secondary: Any, *, slc: str, orbits: str, dem: s
     from .aux_cal import needs_aux_cal
 
     inputs: dict[str, Any] = {
-        "ref_zips": [slc.format(granule=g) for g in reference.granules],
-        "sec_zips": [slc.format(granule=g) for g in secondary.granules],
+        "ref_zips": [slc.format(granule=n, safe=n) for n in reference.safe_names],
+        "sec_zips": [slc.format(granule=n, safe=n) for n in secondary.safe_names],
         "ref_orbit": orbits.format(date=reference.date),
         "sec_orbit": orbits.format(date=secondary.date),
         "dem": dem.format(track=reference.track),

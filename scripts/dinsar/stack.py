@@ -11,6 +11,7 @@ from functools import cached_property
 from pathlib import Path
 
 from .config import Config, Pairs
+from .download import Target
 from .errors import DinsarError
 from .inventory import Acquisition, Burst, Scene, load_saved_search, read_dates_table
 from .pairs import Pair, network_for_tracks
@@ -81,6 +82,13 @@ class Stack:
                 return acq
         raise KeyError(f"no usable acquisition for track {track} on {date}")
 
+    def acquisition_of_safe(self, name: str) -> Acquisition:
+        """The usable date whose SAFE zip (burst mode: assembled from its bursts) is ``name``."""
+        for acq in self.used:
+            if name in acq.safe_names:
+                return acq
+        raise KeyError(f"no usable date has the SAFE {name}")
+
     def pair_acquisitions(self, pair_id: str) -> tuple[Acquisition, Acquisition]:
         pair = self.pair_by_id[pair_id]
         return self.acquisition(pair.track, pair.reference), self.acquisition(
@@ -109,6 +117,22 @@ class Stack:
     def burst_mode(self) -> bool:
         """True when the dates are made of bursts (download.mode burst) rather than SLCs."""
         return any(isinstance(s, Burst) for a in self.used for s in a.scenes)
+
+    def download_targets(self, cfg: Config) -> list[Target]:
+        """Every file the pairs need from the network, where it lands in the shared cache: the
+        SLC zips, or in burst mode each burst's TIFF and its slice's metadata (once)."""
+        from .burst_staging import burst_targets
+
+        targets: dict[Path, Target] = {}
+        for granule in self.granules:
+            scene = self.scenes_by_granule[granule]
+            if isinstance(scene, Burst):
+                for target in burst_targets(scene, cfg.cache_dir("bursts")):
+                    targets.setdefault(target.dest, target)
+            else:
+                dest = cfg.cache_dir("slc") / scene.filename
+                targets[dest] = Target(scene.url, dest, scene.bytes, scene.md5, granule)
+        return list(targets.values())
 
     def bytes_to_download(self) -> int:
         return sum(self.scenes_by_granule[g].bytes for g in self.granules)
