@@ -23,6 +23,7 @@ from dinsar.burst_set import (
     SLC_BYTES_MEAN,
     assess_bursts,
     full_slc_bytes,
+    isce_box,
     resolve_mode,
 )
 from dinsar.config import validate_config
@@ -191,13 +192,24 @@ def test_one_burst_set_per_track_and_dates_lacking_a_burst_are_dropped(shared_di
         assert keys[pair.reference] == keys[pair.secondary] == list(choice.keys)
 
 
-def test_bursts_adding_no_coverage_are_left_out(shared_dir: Path) -> None:
+def test_the_set_is_what_isce_crop_keeps(shared_dir: Path) -> None:
+    """ISCE keeps a burst when the box of its corners at -500 m and 9000 m overlaps the area's
+    box. A burst tilted by a descending pass spans 0.31 degrees of latitude, so the box of a
+    6 km area inside the middle burst meets both neighbours' boxes: all three are kept, as
+    topsApp would keep them from whole slices."""
     bursts = three_burst_stack(shared_dir)
-    small = parse_roi(BURST_ROI)  # inside the middle burst only... and its overlaps
     acquisitions = group_acquisitions(bursts)
+    small = parse_roi(BURST_ROI)
     choice = assess_bursts(acquisitions, small, 0.95)["174_DESC"]
-    assert choice.keys == (("174_372326_IW3", "VV"),)
-    assert all(len(a.scenes) == 1 for a in acquisitions if a.used)
+    assert [k[0] for k in choice.keys] == ["174_372325_IW3", "174_372326_IW3", "174_372327_IW3"]
+    # an area in the band of latitude that only the middle burst's box reaches
+    boxes = {b.full_burst_id: isce_box(b.footprint, b.flight_direction) for b in bursts[:3]}
+    south_top, north_bottom = boxes["174_372327_IW3"][3], boxes["174_372325_IW3"][1]
+    assert south_top < north_bottom
+    west = boxes["174_372326_IW3"][0]
+    narrow = shapely.box(west + 0.5, south_top + 0.001, west + 0.55, north_bottom - 0.001)
+    choice = assess_bursts(group_acquisitions(bursts), narrow, 0.95)["174_DESC"]
+    assert [k[0] for k in choice.keys] == ["174_372326_IW3"]
 
 
 def test_a_set_spanning_two_slices_makes_one_date(shared_dir: Path) -> None:

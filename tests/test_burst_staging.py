@@ -172,6 +172,10 @@ def test_one_safe_per_date_from_local_bursts(stack, extractor, earthdata, ca_bun
     requests_before = len(extractor.requests())
     assemble_safe(bursts, cache, dest)
     assert len(extractor.requests()) == requests_before  # the local route: no download
+    # the shared cache keeps its bursts (burst2safe deletes its inputs unless told not to)
+    for burst in bursts:
+        assert tiff_problem(cache / burst.filename, burst.bytes) is None
+        assert metadata_problem(cache / burst.xml_filename) is None
     assert not [p for p in dest.parent.iterdir() if p != dest]  # no work files left
     assembled = read_safe(dest, "vv")
     original = read_safe(stack.scenes[0].zip_path, "vv")

@@ -29,6 +29,7 @@ from typing import Literal
 import shapely
 from shapely.geometry import MultiPolygon, Polygon
 
+from .bursts import boxes_overlap, isce_box
 from .inventory import Acquisition, Burst, BurstKey, Scene, burst_label, roi_coverage
 
 log = logging.getLogger(__name__)
@@ -96,39 +97,16 @@ def _bursts(scenes: Iterable[Scene]) -> list[Burst]:
 def choose_burst_set(
     track: str, acquisitions: Sequence[Acquisition], roi: Polygon | MultiPolygon
 ) -> BurstChoice:
-    """The bursts of a track that meet the area, trimmed of any that add nothing to its coverage.
-
-    Trimming works from the ends of each swath (a swath's bursts must stay consecutive for
-    burst2safe) and whole swaths, like the trimming of slices in SLC mode.
-    """
+    """The bursts of a track that topsApp's crop keeps for the area: those it would keep from
+    whole slices, so both routes give topsApp the same bursts. Within a swath they follow each
+    other (burst2safe needs that, and ISCE's crop gives it)."""
     footprints = _footprints(acquisitions)
-    keys = sorted(k for k, shape in footprints.items() if shape.intersection(roi).area > 0)
-
-    def cover(chosen: Sequence[BurstKey]) -> float:
-        if not chosen:
-            return 0.0
-        return roi_coverage(shapely.union_all([footprints[k] for k in chosen]), roi)
-
-    full = cover(keys)
-    changed = True
-    while changed and len(keys) > 1:
-        changed = False
-        swaths = sorted({k[0].split("_")[2] for k in keys})
-        candidates: list[list[BurstKey]] = []
-        for swath in swaths:
-            members = sorted((k for k in keys if k[0].split("_")[2] == swath), key=_burst_number)
-            candidates.append([k for k in keys if k not in members])  # the whole swath
-            candidates.append([k for k in keys if k != members[0]])  # its first burst
-            candidates.append([k for k in keys if k != members[-1]])  # its last burst
-        for candidate in candidates:
-            if candidate and cover(candidate) >= full - 1e-9:
-                keys, changed = candidate, True
-                break
-    return BurstChoice(track, tuple(keys), full)
-
-
-def _burst_number(key: BurstKey) -> int:
-    return int(key[0].split("_")[1])
+    direction = next(b.flight_direction for a in acquisitions for b in _bursts(a.scenes))
+    keys = sorted(
+        k for k, shape in footprints.items() if boxes_overlap(isce_box(shape, direction), roi.bounds)
+    )
+    cover = roi_coverage(shapely.union_all([footprints[k] for k in keys]), roi) if keys else 0.0
+    return BurstChoice(track, tuple(keys), cover)
 
 
 def assess_bursts(

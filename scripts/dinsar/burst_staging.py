@@ -138,7 +138,8 @@ def assemble_safe(bursts: Sequence[Burst], folder: Path, dest: Path) -> Path:
     burst2safe writes a SAFE folder in a private work directory beside ``dest``; it is zipped
     (stored, not compressed: TIFF pixels do not compress) as ``<dest stem>.SAFE/`` under a
     temporary name and renamed, so ``dest`` is whole or absent, and its name says which bursts
-    it holds (``Acquisition.safe_names``).
+    it holds (``Acquisition.safe_names``). ``keep_files``: burst2safe otherwise deletes its
+    inputs, here the shared cache's bursts.
     """
     from burst2safe.local2safe import local2safe
 
@@ -158,7 +159,7 @@ def assemble_safe(bursts: Sequence[Burst], folder: Path, dest: Path) -> Path:
     try:
         cwd = os.getcwd()
         try:
-            safe = Path(local2safe(tree, all_anns=False, work_dir=work))
+            safe = Path(local2safe(tree, all_anns=False, keep_files=True, work_dir=work))
         except (AssertionError, ValueError, KeyError, IndexError, AttributeError, OSError) as exc:
             raise BurstStagingError(
                 f"burst2safe could not assemble {dest.name} from {len(bursts)} burst(s): "

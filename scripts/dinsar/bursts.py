@@ -27,8 +27,11 @@ import datetime as dt
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import shapely
+from shapely import affinity
 
 SPEED_OF_LIGHT = 299792458.0
 WGS84_A = 6378137.0
@@ -198,6 +201,45 @@ def boxes_overlap(a: Box, b: Box) -> bool:
 def isce_keeps(burst: BurstGeometry, grid: GeolocationGrid, roi_box: Box) -> bool:
     """Whether topsApp's crop keeps this burst for a region of interest with bounds ``roi_box``."""
     return boxes_overlap(burst.box(grid, ISCE_CROP_HEIGHTS), roi_box)
+
+
+# ISCE's crop keeps a burst when the box of its corners mapped at -500 m and 9000 m overlaps
+# the area's box (isce_keeps). At the same slant range a target 9000 m up lies
+# further from the track: about 9-16 km in ground range across IW (16 km at IW1's near range);
+# at -500 m about 1 km nearer. From a record's footprint alone the box is that footprint moved
+# along its range axis by those distances.
+ISCE_FAR_SHIFT_M = 16_000.0
+ISCE_NEAR_SHIFT_M = 1_000.0
+M_PER_DEG = 111_200.0
+
+
+def isce_box(footprint: Any, flight_direction: str) -> Box:
+    """The box ISCE's crop tests for a burst, from the burst's footprint (upper estimate)."""
+    lat = footprint.centroid.y
+    m_lon = M_PER_DEG * math.cos(math.radians(lat))
+    ring = list(footprint.minimum_rotated_rectangle.exterior.coords)[:4]
+    edges = [((x2 - x1) * m_lon, (y2 - y1) * M_PER_DEG)
+             for (x1, y1), (x2, y2) in zip(ring, ring[1:] + ring[:1], strict=True)]  # fmt: skip
+    ex, ey = max(edges, key=lambda e: math.hypot(*e))  # a burst is longer in range
+    norm = math.hypot(ex, ey)
+    ux, uy = ex / norm, ey / norm
+    # right-looking: far range is east of an ascending pass, west of a descending one
+    if (ux > 0) != flight_direction.upper().startswith("A"):
+        ux, uy = -ux, -uy
+    moved = [footprint] + [
+        affinity.translate(footprint, xoff=ux * d / m_lon, yoff=uy * d / M_PER_DEG)
+        for d in (ISCE_FAR_SHIFT_M, -ISCE_NEAR_SHIFT_M)
+    ]
+    return shapely.union_all(moved).bounds
+
+
+def isce_search_area(roi_bounds: Box) -> Box:
+    """The box a burst search must cover so that every burst whose ISCE box meets the area's
+    box is found: the area's box grown by the far shift on every side."""
+    west, south, east, north = roi_bounds
+    dlat = ISCE_FAR_SHIFT_M / M_PER_DEG
+    dlon = dlat / max(math.cos(math.radians(max(abs(south), abs(north)))), 0.01)
+    return (west - dlon, max(south - dlat, -90.0), east + dlon, min(north + dlat, 90.0))
 
 
 def union_box(boxes: Iterable[Box]) -> Box | None:

@@ -25,6 +25,7 @@ import shapely
 from shapely.geometry import MultiPolygon, Polygon, mapping, shape
 
 from .atomic import atomic_path, write_json
+from .bursts import boxes_overlap, isce_box
 from .errors import DinsarError
 
 log = logging.getLogger(__name__)
@@ -616,9 +617,13 @@ class SceneFilter:
 
     def accepts(self, scene: Scene) -> bool:
         day = scene.start_time.date()
+        if isinstance(scene, Burst):  # a burst counts where topsApp's crop would keep it
+            meets = boxes_overlap(isce_box(scene.footprint, scene.flight_direction), self.roi.bounds)
+        else:
+            meets = scene.footprint.intersects(self.roi)
         return (
             self.start <= day <= self.end
-            and scene.footprint.intersects(self.roi)
+            and meets
             and self.polarization in scene.polarization.split("+")
             and (self.flight_direction is None or scene.flight_direction == self.flight_direction)
             and (not self.relative_orbits or scene.path in self.relative_orbits)

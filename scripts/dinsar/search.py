@@ -15,8 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from shapely.geometry import MultiPolygon, Polygon
+from shapely.geometry import box as shapely_box
 
 from .burst_set import BurstChoice, assess_bursts, resolve_mode
+from .bursts import isce_search_area
 from .config import Config
 from .errors import DinsarError
 from .inventory import (
@@ -90,7 +92,8 @@ def search_asf(cfg: Config, roi: Polygon | MultiPolygon) -> list[Scene]:
         "platform": [asf.PLATFORM.SENTINEL1],
         "processingLevel": asf.PRODUCT_TYPE.BURST if bursts else asf.PRODUCT_TYPE.SLC,
         "beamMode": asf.BEAMMODE.IW,
-        "intersectsWith": roi.wkt,
+        # bursts: wide enough for every burst topsApp's crop would keep (dinsar.bursts.isce_box)
+        "intersectsWith": shapely_box(*isce_search_area(roi.bounds)).wkt if bursts else roi.wkt,
         "start": dt.datetime.combine(cfg.dates.start, dt.time.min, dt.UTC),
         "end": dt.datetime.combine(cfg.dates.end, dt.time.max, dt.UTC),
     }

@@ -214,19 +214,28 @@ def burst_records(stack: RealStack, extractor: BurstExtractor, slice_: Slice) ->
         ati = float(root.findtext("imageAnnotation/imageInformation/azimuthTimeInterval"))
         absolute = int(root.findtext("adsHeader/absoluteOrbitNumber"))
         grid = [
-            (int(p.findtext("line")), float(p.findtext("latitude")), float(p.findtext("longitude")))
+            (int(p.findtext("line")), int(p.findtext("pixel")), float(p.findtext("latitude")),
+             float(p.findtext("longitude")))
             for p in root.iter("geolocationGridPoint")
-        ]
+        ]  # fmt: skip
         for index, burst in enumerate(root.findall("swathTiming/burstList/burst")):
             start = dt.datetime.fromisoformat(burst.findtext("azimuthTime")).replace(tzinfo=dt.UTC)
             stop = start + dt.timedelta(seconds=(lines - 1) * ati)
             burst_id, _ = calculate_burstid(burst.findtext("sensingTime"), anx, rel, rel, swath)
             crc = slice_.name[-4:]
             name = f"S1_{burst_id:06d}_{swath}_{start:%Y%m%dT%H%M%S}_{pol}_{crc}-BURST"
-            points = [(lat, lon) for line, lat, lon in grid if index * lines <= line <= (index + 1) * lines]
-            lats, lons = [p[0] for p in points], [p[1] for p in points]
-            ring = [[min(lons), min(lats)], [max(lons), min(lats)], [max(lons), max(lats)],
-                    [min(lons), max(lats)], [min(lons), min(lats)]]  # fmt: skip
+            # the footprint: the burst's corners on the grid (first and last grid line of the
+            # burst, first and last grid pixel), a tilted quadrilateral as in the real records
+            inside = [(ln, px, lat, lon) for ln, px, lat, lon in grid
+                      if index * lines <= ln <= (index + 1) * lines]  # fmt: skip
+            first, last = min(p[0] for p in inside), max(p[0] for p in inside)
+            near, far = min(p[1] for p in inside), max(p[1] for p in inside)
+            corner = {(p[0], p[1]): (p[3], p[2]) for p in inside}
+            ring = [list(corner[(first, near)]), list(corner[(first, far)]),
+                    list(corner[(last, far)]), list(corner[(last, near)]),
+                    list(corner[(first, near)])]  # fmt: skip
+            lats = [p[2] for p in inside]
+            lons = [p[3] for p in inside]
             records.append({
                 "geometry": {"type": "Polygon", "coordinates": [ring]},
                 "properties": {

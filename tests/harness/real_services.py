@@ -4,6 +4,9 @@ Its own local HTTPS server (the session's other emulators keep theirs), with the
 product emulation serving the stack's SAFE zips behind the login, and the orbit bucket serving
 its POEORBs. ``inventory`` writes the saved search a user would plan from (our inventory
 format, with the served URLs, sizes and md5s); ``config`` the workflow config for a workspace.
+
+Burst mode: ``bursts()`` starts the burst-extractor emulation on the same data host, cutting
+the bursts from the same zips; ``burst_inventory`` is then the saved search of their records.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ class RealServices:
     earthdata: EarthdataEmulator
     orbits: OrbitBucket
     ca_bundle: str
+    extractor: Any = None  # harness.burst_extractor.BurstExtractor, once bursts() started it
 
     @classmethod
     def start(cls, stack: RealStack, server: LocalHTTPSServer, ca_bundle: str) -> RealServices:
@@ -66,6 +70,35 @@ class RealServices:
         path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
         return path
 
+    def bursts(self) -> Any:
+        """The burst extractor over the stack's zips (started once)."""
+        from harness.burst_extractor import BurstExtractor, stack_calibration
+
+        if self.extractor is None:
+            extractor = BurstExtractor(self.earthdata)
+            for index, scene in enumerate(self.stack.scenes):
+                calibration, noise = stack_calibration(self.stack, index)
+                extractor.add_slice(scene.zip_path, calibration, noise)
+            self.extractor = extractor
+        return self.extractor
+
+    def burst_inventory(self, path: Path, dates: list[str] | None = None) -> Path:
+        """A saved search of the stack's bursts (our inventory format, as `dinsar search
+        --save` writes it), their records made from the annotation."""
+        from dinsar.inventory import burst_from_properties, write_inventory
+        from harness.burst_extractor import burst_records
+
+        extractor = self.bursts()
+        bursts = []
+        for scene in self.stack.scenes:
+            if dates is not None and scene.date not in dates:
+                continue
+            for record in burst_records(self.stack, extractor, extractor.slices[scene.granule]):
+                bursts.append(burst_from_properties(record["properties"], record["geometry"]))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_inventory(bursts, path, {"source": "the shared real stack's bursts"})
+        return path
+
     def user_env(self, home: Path) -> dict[str, str]:
         """A private HOME whose .netrc logs in to the emulation; no test double anywhere."""
         home.mkdir(parents=True, exist_ok=True)
@@ -88,7 +121,7 @@ class RealServices:
                       "end": f"{dates[-1][:4]}-{dates[-1][4:6]}-{dates[-1][6:]}"},  # fmt: skip
             "inventory": str(self.inventory(workspace.parent / "saved_search.geojson")),
             "network": {"ca_bundle": self.ca_bundle, "retries": 2, "backoff": 0.05},
-            "cache": {k: str(caches / k) for k in ("slc", "orbits", "dem_tiles")},
+            "cache": {k: str(caches / k) for k in ("slc", "bursts", "orbits", "dem_tiles")},
             "download": {"edl_host": self.earthdata.edl_host, "disk_margin_gb": 0.001},
             "orbits": {"asf_url": self.orbits.url},
             "dem": {"file": str(self.stack.dem), "file_vertical_datum": "ellipsoid"},

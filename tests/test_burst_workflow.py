@@ -1,0 +1,143 @@
+"""`snakemake stage` in burst mode, end to end against the local services, and the reliability
+guarantees of the SLC route kept in burst mode.
+
+The bursts come from the burst-extractor emulation (harness.burst_extractor) over the shared
+real stack's zips, behind the emulated Earthdata login; the saved search holds their records
+(made from the annotation, as the real SLC-BURST records are); orbits come from the emulated
+bucket; the DEM is the stack's file. No topsApp runs here (`stage` ends before it).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness import environment
+from workflow_runner import executed_rules, output_of, snakemake, write_config
+
+
+@pytest.fixture
+def services(real_services):
+    real_services.earthdata.reset()
+    real_services.server.clear_log()
+    yield real_services
+    real_services.earthdata.reset()
+
+
+def burst_config(services, root: Path, **extra) -> Path:
+    extra["download"] = {"mode": "burst", **extra.get("download", {})}
+    config = services.config(root / "ws", root / "cache", **extra)
+    config["inventory"] = str(services.burst_inventory(root / "bursts.geojson"))
+    return write_config(root, config)
+
+
+def stage(services, root: Path, config: Path, env: dict | None = None):
+    env = env or services.user_env(root / "home")
+    return snakemake(root, config, "stage", "-c2", env=env, timeout=900)
+
+
+def burst_files(root: Path) -> list[str]:
+    folder = root / "cache" / "bursts"
+    return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+
+
+def test_stage_downloads_each_burst_once_and_a_second_run_nothing(services, tmp_path) -> None:
+    config = burst_config(services, tmp_path)
+    result = stage(services, tmp_path, config)
+    assert result.returncode == 0, output_of(result)[-6000:]
+    ran = executed_rules(result)
+    dates = len(services.stack.scenes)
+    assert ran.count("download_burst") == 2 * dates  # two bursts a date
+    assert ran.count("burst_metadata") == dates and ran.count("burst_safe") == dates
+    assert "download_slc" not in ran
+    files = burst_files(tmp_path)
+    assert len([f for f in files if f.endswith(".tiff")]) == 2 * dates
+    assert len([f for f in files if f.endswith(".xml")]) == dates
+    assert not list((tmp_path / "cache").rglob("*.part"))  # nothing half-done left
+    safes = sorted(p.name for p in (tmp_path / "ws" / "safe").iterdir())
+    assert len(safes) == dates and all(s.endswith("_168_IW1_359502-359503_VV.zip") for s in safes)
+    sent = services.extractor.bytes_sent()
+    kept = sum((tmp_path / "cache" / "bursts" / f).stat().st_size for f in files)
+    # every byte sent was kept, none sent twice; and one byte for the login check (preflight)
+    assert sent == kept + 1
+    again = stage(services, tmp_path, config)
+    assert again.returncode == 0, output_of(again)[-4000:]
+    assert services.extractor.bytes_sent() == sent  # nothing downloaded again
+    assert not {"download_burst", "burst_metadata", "burst_safe"} & set(executed_rules(again))
+
+
+def test_a_burst_deleted_from_the_cache_is_fetched_again_alone(services, tmp_path) -> None:
+    config = burst_config(services, tmp_path)
+    assert stage(services, tmp_path, config).returncode == 0
+    victim = next((tmp_path / "cache" / "bursts").glob("*.tiff"))
+    victim.unlink()
+    services.server.clear_log()
+    result = stage(services, tmp_path, config)
+    assert result.returncode == 0, output_of(result)[-4000:]
+    ran = executed_rules(result)
+    assert ran.count("download_burst") == 1 and victim.is_file()
+    served = {e.path for e in services.extractor.requests() if e.status in (200, 206)}
+    assert len(served) == 1 and served.pop().endswith(".tiff")
+    # its bytes, and the one byte of the login check (preflight)
+    assert services.extractor.bytes_sent() == victim.stat().st_size + 1
+    # the date's SAFE is made again from it; the other dates' are kept
+    assert ran.count("burst_safe") == 1
+
+
+def test_transient_fault_is_retried_persistent_fault_is_one_line(services, tmp_path) -> None:
+    config = burst_config(services, tmp_path)
+    services.earthdata.fail_next(503, times=1)
+    ok = stage(services, tmp_path / "a", burst_config(services, tmp_path / "a"))
+    assert ok.returncode == 0, output_of(ok)[-4000:]
+    services.earthdata.fail_next(503, times=10_000)
+    failed = stage(services, tmp_path, config)
+    text = output_of(failed)
+    assert failed.returncode != 0
+    assert "HTTP 503" in text or "503" in text
+    assert "Traceback" not in text.split("dInSAR-Toolkit:")[-1]
+    # no file under its final name, no SAFE
+    assert not [f for f in burst_files(tmp_path) if f.endswith(".tiff")]
+    assert not (tmp_path / "ws" / "safe").exists() or not list((tmp_path / "ws" / "safe").iterdir())
+
+
+def test_not_enough_disk_stops_before_the_first_byte(services, tmp_path) -> None:
+    config = burst_config(services, tmp_path, download={"disk_margin_gb": 10**9})
+    result = stage(services, tmp_path, config)
+    assert result.returncode != 0
+    text = output_of(result)
+    assert "still to download" in text and "download.disk_margin_gb" in text
+    assert services.extractor.requests() == []
+    assert "download_burst" not in executed_rules(result)
+
+
+def test_no_credentials_stop_every_download_once(services, tmp_path) -> None:
+    config = burst_config(services, tmp_path)
+    home = tmp_path / "empty_home"
+    home.mkdir()
+    env = environment.clean()
+    env["HOME"] = str(home)
+    env.setdefault("XDG_CACHE_HOME", str(Path.home() / ".cache"))
+    result = stage(services, tmp_path, config, env)
+    assert result.returncode != 0
+    ran = executed_rules(result)
+    assert ran.count("preflight") == 1
+    assert not {"download_burst", "burst_metadata", "burst_safe"} & set(ran)
+    assert services.extractor.requests() == []
+    assert "Earthdata" in output_of(result)
+
+
+def test_two_workspaces_share_the_burst_cache(services, tmp_path) -> None:
+    """Areas and runs sharing bursts share the downloads: the second workspace fetches none."""
+    shared = tmp_path / "shared_cache"
+    first = burst_config(services, tmp_path / "one")
+    second = burst_config(services, tmp_path / "two")
+    for path in (first, second):
+        text = path.read_text().replace(str(path.parent / "cache"), str(shared))
+        path.write_text(text)
+    assert stage(services, tmp_path / "one", first).returncode == 0
+    sent = services.extractor.bytes_sent()
+    result = stage(services, tmp_path / "two", second)
+    assert result.returncode == 0, output_of(result)[-4000:]
+    assert services.extractor.bytes_sent() == sent
+    assert executed_rules(result).count("burst_safe") == len(services.stack.scenes)
