@@ -4,11 +4,12 @@ Sizes come from real records only (../shared/fixtures, see SOURCES.md):
 
 * a burst's own bytes: the ``bytes`` of the 166 real SLC-BURST records of 174_372326_IW3
   (its pixels: samples x lines x 4);
-* what burst mode fetches beyond them, per burst: the TIFF header (the largest header of the
+* what burst mode fetches beyond them: per burst the TIFF header (the largest header of the
   real ESA measurement TIFFs in the xarray-sentinel fixture: the byte offset of the first
-  strip) and the burst's metadata XML (the extractor returns the slice's annotation of every
-  swath for the polarization: product, calibration and noise annotation, and the manifest; their
-  sizes are those of the real burst-extractor SAFE in the hyp3-isce2 fixture);
+  strip), and per slice and date the metadata XML, fetched once for all its bursts (the
+  extractor returns the slice's annotation of every swath for the polarization: product,
+  calibration and noise annotation, and the manifest; their sizes are those of the real
+  burst-extractor SAFE in the hyp3-isce2 fixture);
 * a whole slice: the ``bytes`` of the 176 real IW SLC records of path 13 (21 single-pol,
   155 dual-pol).
 
@@ -52,7 +53,7 @@ def tiff_header_bytes(fixtures: Path) -> int:
 
 
 def metadata_xml_bytes(fixtures: Path) -> int:
-    """The extractor's XML for one burst: every swath's annotation of one polarization."""
+    """The extractor's XML of a slice: every swath's annotation of one polarization."""
     safe = fixtures / EXTRACTOR_SAFE
     products = [p.stat().st_size for p in (safe / "annotation").glob("*.xml")]
     calibration = (safe / "annotation" / "calibration").glob("calibration-*.xml")
@@ -76,7 +77,7 @@ def main() -> None:
     rows = []
     for n in BURSTS:
         own = n * burst
-        fetched = n * (burst + header + xml)
+        fetched = n * (burst + header) + xml  # the bursts of one slice: one XML
         row = {
             "bursts": n,
             "own_GB": own / 1e9,

@@ -3,20 +3,15 @@
 from pathlib import Path
 
 from _helpers import mock_snakemake, run
-from dinsar.burst_staging import burst_targets, find_burst
+from dinsar.burst_staging import fetch
 from dinsar.config import validate_config
-from dinsar.credentials import earthdata_session
-from dinsar.download import download
 
 
 def main(snakemake):
-    cfg = validate_config(snakemake.config)
     w = snakemake.wildcards
-    burst = find_burst(snakemake.params.inventory, source=w.slice, polarization=w.pol)
-    _, xml = burst_targets(burst, Path(snakemake.output.xml).parent)
-    session = earthdata_session(cfg.download.edl_host, cfg.network.ca_bundle)
-    with open(snakemake.log[0], "a", encoding="utf-8") as progress:
-        download(xml, session, cfg.network, cfg.download, progress)
+    fetch(snakemake.params.inventory, 1, Path(snakemake.output.xml).parent,
+          validate_config(snakemake.config), snakemake.log[0], source=w.slice,
+          polarization=w.pol)  # fmt: skip
 
 
 if "snakemake" not in globals():

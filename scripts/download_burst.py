@@ -3,19 +3,14 @@
 from pathlib import Path
 
 from _helpers import mock_snakemake, run
-from dinsar.burst_staging import burst_targets, find_burst
+from dinsar.burst_staging import fetch
 from dinsar.config import validate_config
-from dinsar.credentials import earthdata_session
-from dinsar.download import download
 
 
 def main(snakemake):
-    cfg = validate_config(snakemake.config)
-    burst = find_burst(snakemake.params.inventory, granule=snakemake.wildcards.burst)
-    tiff, _ = burst_targets(burst, Path(snakemake.output.tiff).parent)
-    session = earthdata_session(cfg.download.edl_host, cfg.network.ca_bundle)
-    with open(snakemake.log[0], "a", encoding="utf-8") as progress:
-        download(tiff, session, cfg.network, cfg.download, progress)
+    folder = Path(snakemake.output.tiff).parent
+    fetch(snakemake.params.inventory, 0, folder, validate_config(snakemake.config),
+          snakemake.log[0], granule=snakemake.wildcards.burst)  # fmt: skip
 
 
 if "snakemake" not in globals():

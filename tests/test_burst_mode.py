@@ -306,3 +306,27 @@ def test_plan_from_real_burst_records_offline(
     assert pairs
     if form == "dinsar saved search":  # state vectors kept: Bperp from asf_search's calculator
         assert all(p["bperp_m"] for p in pairs)
+
+
+def test_burst_search_through_the_emulated_cmr(cmr, ca_bundle: str, shared_dir: Path,
+                                               tmp_path: Path) -> None:  # fmt: skip
+    """asf_search asks CMR for SLC-BURST records; the emulation filters the real records as CMR
+    does (collection, polarization, area, dates), so a wrong query would find a wrong set."""
+    from harness.cmr import load_records
+
+    cmr.set_records(load_records(shared_dir / "fixtures" / BURST_STACK_FILE))
+    cfg = validate_config({
+        "workspace": str(tmp_path / "ws"), "roi": BURST_ROI, "dates": DATES,
+        "search": {"host": cmr.host}, "network": {"ca_bundle": ca_bundle},
+        "download": {"mode": "burst"},
+    })  # fmt: skip
+    outcome = run_search(cfg, tmp_path / "scenes.geojson", tmp_path / "dates.csv")
+    assert len(outcome.scenes) == 10 and all(isinstance(b, Burst) for b in outcome.scenes)
+    assert outcome.bursts["174_DESC"].keys == (("174_372326_IW3", "VV"),)
+    asked = [v for q in cmr.received for _, v in q.params]
+    assert any("BURST" in v for v in asked)  # asf_search's query for the SLC-BURST collection
+    # the same query in SLC mode asks for SLC products: none among these records
+    slc = cfg.model_copy(update={"download": cfg.download.model_copy(update={"mode": "slc"})})
+    with pytest.raises(SearchError, match="no Sentinel-1 IW SLC scenes found"):
+        run_search(slc, tmp_path / "s.geojson", tmp_path / "d.csv")
+

@@ -67,6 +67,13 @@ def session(earthdata, ca_bundle: str) -> EarthdataSession:
                             earthdata.edl_host, ca_bundle)  # fmt: skip
 
 
+def fetch_all(bursts: list[Burst], folder: Path, earthdata, ca_bundle: str) -> None:
+    """Every file of these bursts into ``folder``."""
+    with session(earthdata, ca_bundle) as http:
+        for burst in bursts:
+            download_burst(burst, folder, http, FAST, CHUNKS)
+
+
 def test_emulated_records_have_the_real_form(stack, extractor) -> None:
     bursts = bursts_of(stack, extractor, 0)
     assert len(bursts) == 2
@@ -163,9 +170,7 @@ def test_a_wrong_burst_is_an_error_not_an_empty_file(
 def test_one_safe_per_date_from_local_bursts(stack, extractor, earthdata, ca_bundle, tmp_path) -> None:
     bursts = bursts_of(stack, extractor, 0)
     cache = tmp_path / "cache"
-    with session(earthdata, ca_bundle) as http:
-        for burst in bursts:
-            download_burst(burst, cache, http, FAST, CHUNKS)
+    fetch_all(bursts, cache, earthdata, ca_bundle)
     (name,) = Acquisition("168_DESC", "20210401", bursts).safe_names
     assert name.startswith("168_DESC_20210401_168_IW1_") and name.endswith("_VV")
     dest = tmp_path / "ws" / "safe" / f"{name}.zip"
@@ -224,9 +229,7 @@ def test_netrc_untouched_and_nothing_secret_printed(
 def test_pixels_of_the_assembled_safe_equal_the_slice(stack, extractor, earthdata, ca_bundle,
                                                      tmp_path) -> None:  # fmt: skip
     bursts = bursts_of(stack, extractor, 1)
-    with session(earthdata, ca_bundle) as http:
-        for burst in bursts:
-            download_burst(burst, tmp_path, http, FAST, CHUNKS)
+    fetch_all(bursts, tmp_path, earthdata, ca_bundle)
     dest = assemble_safe(bursts, tmp_path, tmp_path / "out" / "safe.zip")
 
     def pixels(zip_path: Path) -> np.ndarray:
@@ -238,3 +241,54 @@ def test_pixels_of_the_assembled_safe_equal_the_slice(stack, extractor, earthdat
         return np.asarray(data)
 
     assert np.array_equal(pixels(dest), pixels(stack.scenes[1].zip_path))
+
+
+@pytest.mark.parametrize("roi", [None, (11.60, 46.45, 11.70, 46.50)])
+def test_the_burst_set_is_what_isce_keeps_from_the_annotation(stack, extractor, roi) -> None:
+    """The set chosen from the records' footprints (dinsar.bursts.isce_box) holds the bursts
+    ISCE's crop keeps, computed from the annotation's geolocation grid (isce_keeps): the
+    stack's area needs both bursts (their footprints meet only one), a northern one the first."""
+    import shapely
+
+    from dinsar.burst_set import choose_burst_set
+    from dinsar.bursts import isce_keeps
+
+    box = roi or stack.spec.roi
+    (swath,) = read_safe(stack.scenes[0].zip_path, "vv").swaths.values()
+    kept = [i for i, b in enumerate(swath.bursts) if isce_keeps(b.geometry, swath.grid, box)]
+    bursts = bursts_of(stack, extractor, 0)
+    choice = choose_burst_set("168_DESC", [Acquisition("168_DESC", "20210401", bursts)],
+                              shapely.box(*box))  # fmt: skip
+    assert [b.burst_index for b in bursts if b.key in choice.keys] == kept
+    assert kept == ([0, 1] if roi is None else [0])
+
+
+def test_a_kill_leaves_a_part_that_the_next_run_resumes(stack, extractor, earthdata, ca_bundle,
+                                                        tmp_path) -> None:  # fmt: skip
+    """What a SIGKILL mid-transfer leaves is a `.part` (never the final name): the next
+    download asks only for the rest."""
+    burst = bursts_of(stack, extractor, 0)[0]
+    tiff, _ = burst_targets(burst, tmp_path)
+    whole = extractor._tiff(extractor.slices[burst.source], "IW1", "VV", 0)
+    tiff.part.write_bytes(whole[: len(whole) // 3])
+    with session(earthdata, ca_bundle) as http:
+        outcome = download_burst(burst, tmp_path, http, FAST, CHUNKS)[0]
+    assert outcome.resumed_from == len(whole) // 3 and outcome.offsets == [len(whole) // 3]
+    assert tiff.dest.read_bytes() == whole and not tiff.part.exists()
+
+
+def test_a_burst_damaged_in_the_cache_stops_the_assembly(stack, extractor, earthdata, ca_bundle,
+                                                        tmp_path) -> None:  # fmt: skip
+    bursts = bursts_of(stack, extractor, 0)
+    fetch_all(bursts, tmp_path, earthdata, ca_bundle)
+    damaged = tmp_path / bursts[1].filename
+    damaged.write_bytes(damaged.read_bytes()[:-10_000])
+    with pytest.raises(BurstStagingError) as err:
+        assemble_safe(bursts, tmp_path, tmp_path / "out" / "x.zip")
+    message = str(err.value)
+    assert "is damaged" in message and str(damaged) in message and "\n" not in message
+    assert not (tmp_path / "out" / "x.zip").exists()
+    # the next download finds it incomplete and fetches it again
+    with session(earthdata, ca_bundle) as http:
+        outcome = download_burst(bursts[1], tmp_path, http, FAST, CHUNKS)[0]
+    assert not outcome.skipped and tiff_problem(damaged, bursts[1].bytes) is None

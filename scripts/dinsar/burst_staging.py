@@ -27,7 +27,7 @@ from typing import IO
 import requests
 
 from .atomic import atomic_path
-from .config import Download, Network
+from .config import Config, Download, Network
 from .download import Outcome, Target, download
 from .errors import DinsarError
 from .inventory import Burst
@@ -129,6 +129,18 @@ def find_burst(inventory: str | Path, **wanted: str) -> Burst:
     )
 
 
+def fetch(inventory: str | Path, which: int, folder: Path, cfg: Config, log_path: str | Path,
+          **wanted: str) -> Outcome:  # fmt: skip
+    """One file of a burst of the inventory into ``folder``: its TIFF (``which`` 0) or its
+    slice's metadata (1), through the Earthdata session; progress lines go to ``log_path``."""
+    from .credentials import earthdata_session
+
+    target = burst_targets(find_burst(inventory, **wanted), folder)[which]
+    session = earthdata_session(cfg.download.edl_host, cfg.network.ca_bundle)
+    with open(log_path, "a", encoding="utf-8") as progress:
+        return download(target, session, cfg.network, cfg.download, progress)
+
+
 # --- the date's SAFE ---------------------------------------------------------------------------
 
 
@@ -152,6 +164,15 @@ def assemble_safe(bursts: Sequence[Burst], folder: Path, dest: Path) -> Path:
                     f"{burst.granule}: {path} is missing from the burst cache; run the workflow "
                     "again to download it"
                 )
+        # checked on arrival; checked again here, since the cache is shared and long-lived
+        problem = tiff_problem(Path(files["DATA"]), burst.bytes) or metadata_problem(
+            Path(files["METADATA"])
+        )
+        if problem:
+            raise BurstStagingError(
+                f"{burst.granule}: a file of it in the burst cache is damaged ({problem}); "
+                f"delete {files['DATA']} and {files['METADATA']} and run again"
+            )
         swaths = tree.setdefault(burst.source, {}).setdefault(burst.swath, {})
         swaths.setdefault(burst.polarization, {})[str(burst.burst_index)] = files
     dest.parent.mkdir(parents=True, exist_ok=True)

@@ -310,8 +310,7 @@ def scene_from_properties(
 def scene_from_feature(feature: dict[str, Any], where: str) -> Scene:
     """Build a Scene (or a Burst) from one feature of our own inventory file."""
     props = feature.get("properties") or {}
-    build = _burst if "full_burst_id" in props else _scene
-    return build(props, OWN_KEYS, feature.get("geometry"), props.get("baseline"), where)
+    return _scene(props, OWN_KEYS, feature.get("geometry"), props.get("baseline"), where)
 
 
 def _scene(
@@ -322,6 +321,10 @@ def _scene(
     where: str,
     fix: str = INVENTORY_FIX,
 ) -> Scene:
+    """A Scene, or a Burst when the record is one (it carries a full burst ID)."""
+    if "full_burst_id" in props:
+        return _burst(props, keys, where, fix, lambda name, at: _common_fields(
+            props, keys, geometry, baseline, at, fix, name, ""))  # fmt: skip
     try:
         name = validate_granule(props.get(keys.get("granule", "granule")), fix)
         where = f"{where} ({name})"
@@ -397,17 +400,12 @@ def burst_from_properties(
         "burst_index": burst.get("burstIndex"),
         "xml_url": next((u for u in extra if str(u).endswith(".xml")), None),
     }
-    return _burst(flat, ASF_KEYS, geometry, baseline, where, fix)
+    return _scene(flat, ASF_KEYS, geometry, baseline, where, fix)
 
 
-def _burst(
-    props: dict[str, Any],
-    keys: dict[str, str],
-    geometry: dict[str, Any] | None,
-    baseline: dict[str, Any] | None,
-    where: str,
-    fix: str = INVENTORY_FIX,
-) -> Burst:
+def _burst(props: dict[str, Any], keys: dict[str, str], where: str, fix: str,
+           common: Any) -> Burst:  # fmt: skip
+    """A Burst from a flat record; ``common(name, where)`` reads the fields scenes share."""
     name = props.get(keys.get("granule", "granule"))
     # fullmatch: the pattern's $ would also accept a trailing newline
     if not isinstance(name, str) or not BURST_GRANULE_RE.fullmatch(name):
@@ -417,7 +415,7 @@ def _burst(
         )
     where = f"{where} ({name})"
     try:
-        fields = _common_fields(props, keys, geometry, baseline, where, fix, name, "")
+        fields = common(name, where)
         url, xml_url = str(props.get("url")), str(props.get("xml_url"))
         parts, xml_parts = urlsplit(url), urlsplit(xml_url)
         match = BURST_URL_PATH_RE.fullmatch(parts.path)
