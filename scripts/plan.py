@@ -9,7 +9,13 @@ from dinsar.atomic import write_text
 from dinsar.burst_set import cache_folder
 from dinsar.config import validate_config
 from dinsar.pairs import date_baselines, write_pairs_table
-from dinsar.plan import estimate_cpu, estimate_disk, summary_text, write_scenes_table
+from dinsar.plan import (
+    bursts_per_pair,
+    estimate_cpu,
+    estimate_disk,
+    summary_text,
+    write_scenes_table,
+)
 from dinsar.plots import plot_coverage, plot_network
 from dinsar.roi import parse_roi
 from dinsar.stack import Stack
@@ -50,7 +56,9 @@ def main(snakemake):
         keep=cfg.keep,
         cached_bytes=cached_bytes(cfg, stack),
         isce=snakemake.params.isce,
-        cpu=estimate_cpu(len(pairs), roi, cfg.isce.range_looks, cfg.isce.azimuth_looks),
+        cpu=estimate_cpu(
+            len(pairs), bursts_per_pair(stack, roi), cfg.isce.range_looks, cfg.isce.azimuth_looks
+        ),
     )
     write_text(snakemake.output.summary, text)
     log.info("plan written to %s", Path(snakemake.output.summary).parent)

@@ -295,6 +295,8 @@ def test_plan_from_real_burst_records_offline(
     assert "track 174_DESC: 1 burst(s) per date, the same on every date (174_IW3_372326-372326_VV)" \
         in summary  # fmt: skip
     assert f"{burst_bytes / 1e9:.1f} GB in total" in summary
+    # the burst set (1 burst), not the area's estimate, is what a pair processes
+    assert "per pair (1 bursts;" in summary
     # no SLC record in a burst search: the whole-SLC figure is an estimate, and says so
     slc = 10 * SLC_BYTES_MEAN["DV"]  # the bursts are cut from dual-pol SLCs
     assert f"whole SLCs instead: 10 slice(s), {slc / 1e9:.1f} GB (estimate: mean size of real " \

@@ -452,7 +452,7 @@ def test_one_cpu_model_for_the_rules_the_plan_and_the_cluster_benchmark(
     """The calibration lives in dinsar.isce_run; the plan and benchmarks/cluster_model.py read it."""
     import importlib
 
-    from dinsar.plan import estimate_cpu
+    from dinsar.plan import bursts_and_swaths, estimate_cpu
     from dinsar.roi import parse_roi
 
     assert cpu_seconds("topo", 10, 19, 7) == pytest.approx(10 * CPU_S_PER_BURST["topo"])
@@ -460,7 +460,7 @@ def test_one_cpu_model_for_the_rules_the_plan_and_the_cluster_benchmark(
     assert cpu_seconds("unwrap", 10, 19, 7) == pytest.approx(2 * cpu_seconds("unwrap", 10, 19, 14))
     # the rules' runtime is that CPU time x the safety factor, spread over the threads
     assert runtime_min("topo", 27, 19, 7, 1) == math.ceil(3 * cpu_seconds("topo", 27, 19, 7) / 60)
-    cpu = estimate_cpu(5, parse_roi([11.5, 46.3, 11.7, 46.5]), 19, 7)
+    cpu = estimate_cpu(5, math.prod(bursts_and_swaths(parse_roi([11.5, 46.3, 11.7, 46.5]))), 19, 7)
     assert cpu.seconds_per_group == {
         g.name: cpu_seconds(g.name, cpu.bursts_per_pair, 19, 7) for g in GROUPS
     }

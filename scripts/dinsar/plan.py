@@ -79,12 +79,19 @@ def _union_bounds(stack: Stack, track: str) -> tuple[float, float, float, float]
     )
 
 
+def bursts_per_pair(stack: Stack, roi: Polygon | MultiPolygon) -> int:
+    """Bursts a pair processes: in burst mode the chosen set (the largest of the tracks'), else
+    the estimate from the area."""
+    if stack.burst_mode:
+        return max(len(a.scenes) for a in stack.used)
+    return math.prod(bursts_and_swaths(roi))
+
+
 def estimate_disk(stack: Stack, roi: Polygon | MultiPolygon, buffer_deg: float) -> DiskEstimate:
-    bursts, swaths = bursts_and_swaths(roi)
     return DiskEstimate(
         slc_bytes=stack.bytes_to_download(),
         dem_bytes=dem_bytes(stack, buffer_deg),
-        intermediate_bytes_per_pair=bursts * swaths * INTERMEDIATE_BYTES_PER_BURST,
+        intermediate_bytes_per_pair=bursts_per_pair(stack, roi) * INTERMEDIATE_BYTES_PER_BURST,
         product_bytes=len(stack.pairs) * PRODUCT_BYTES_PER_PAIR,
         n_pairs=len(stack.pairs),
     )
@@ -105,10 +112,10 @@ class CpuEstimate:
         return self.per_pair * self.n_pairs
 
 
-def estimate_cpu(n_pairs: int, roi: Polygon | MultiPolygon, range_looks: int,
+def estimate_cpu(n_pairs: int, bursts: int, range_looks: int,
                  azimuth_looks: int) -> CpuEstimate:  # fmt: skip
-    """CPU time of topsApp per pair from the calibrated model, for the bursts the ROI needs."""
-    bursts = math.prod(bursts_and_swaths(roi))
+    """CPU time of topsApp per pair from the calibrated model, for ``bursts`` per pair
+    (``bursts_per_pair``)."""
     return CpuEstimate(
         bursts_per_pair=bursts,
         seconds_per_group={
