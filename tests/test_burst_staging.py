@@ -26,7 +26,7 @@ from dinsar.burst_staging import (
 from dinsar.config import Download, Network
 from dinsar.credentials import EarthdataCredentials, EarthdataSession
 from dinsar.download import DownloadError, MiB
-from dinsar.inventory import Acquisition, Burst, burst_from_properties
+from dinsar.inventory import Acquisition, Burst, burst_from_properties, group_acquisitions
 from dinsar.safe import read_safe
 
 FAST = Network(retries=3, backoff=0.01, timeout=30)
@@ -292,3 +292,38 @@ def test_a_burst_damaged_in_the_cache_stops_the_assembly(stack, extractor, earth
     with session(earthdata, ca_bundle) as http:
         outcome = download_burst(bursts[1], tmp_path, http, FAST, CHUNKS)[0]
     assert not outcome.skipped and tiff_problem(damaged, bursts[1].bytes) is None
+
+
+def test_a_date_split_into_two_slices_makes_one_safe(stack, extractor, earthdata, ca_bundle,
+                                                     tmp_path) -> None:  # fmt: skip
+    """A date of the stack cut into two slices of one burst each (different granules, as a
+    pass's slices are): its two bursts still make one date and one SAFE, the same bursts and
+    pixels as the whole slice."""
+    from harness.burst_extractor import burst_records, split_slice
+
+    whole = extractor.slices[stack.scenes[0].granule]
+    first = whole.name[:-4] + "AAAA"
+    second = whole.name.replace("T052635_", "T052638_", 1)[:-4] + "BBBB"
+    parts = split_slice(whole, first, second)
+    records = []
+    for part in parts:
+        extractor.slices[part.name] = part
+        records += burst_records(stack, extractor, part)
+    bursts = [burst_from_properties(r["properties"], r["geometry"]) for r in records]
+    assert [b.source for b in bursts] == [first, second]
+    assert [b.key for b in bursts] == [b.key for b in bursts_of(stack, extractor, 0)]
+    (acquisition,) = group_acquisitions(bursts)
+    assert acquisition.slices == [first, second] and len(acquisition.safe_names) == 1
+    fetch_all(bursts, tmp_path, earthdata, ca_bundle)
+    dest = assemble_safe(bursts, tmp_path, tmp_path / "out" / f"{acquisition.safe_names[0]}.zip")
+    (swath,) = read_safe(dest, "vv").swaths.values()
+    (source,) = read_safe(stack.scenes[0].zip_path, "vv").swaths.values()
+    assert [b.azimuth_time for b in swath.bursts] == [b.azimuth_time for b in source.bursts]
+    from osgeo import gdal
+
+    def pixels(zip_path: Path) -> np.ndarray:
+        with zipfile.ZipFile(zip_path) as archive:
+            name = next(n for n in archive.namelist() if n.endswith(".tiff"))
+        return np.asarray(gdal.Open(f"/vsizip/{zip_path}/{name}").ReadAsArray())
+
+    assert np.array_equal(pixels(dest), pixels(stack.scenes[0].zip_path))

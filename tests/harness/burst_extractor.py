@@ -257,3 +257,81 @@ def burst_records(stack: RealStack, extractor: BurstExtractor, slice_: Slice) ->
                 },
             })  # fmt: skip
     return records
+
+
+def split_slice(whole: Slice, first_name: str, second_name: str) -> tuple[Slice, Slice]:
+    """One slice of two bursts as two consecutive slices of one burst each, as a pass is cut
+    into slices: each keeps its own burst list, lines (the geolocation grid and the
+    calibration and noise vectors counted from its own first line) and TIFF. The manifest is
+    the whole slice's (burst2safe reads the orbit and ascending-node time from it)."""
+    parts = []
+    for index, name in enumerate((first_name, second_name)):
+        annotations, tiffs, cal, noi = {}, {}, {}, {}
+        for key, data in whole.annotations.items():
+            root = ET.fromstring(data)
+            lines = int(root.findtext("swathTiming/linesPerBurst"))
+            burst_list = root.find("swathTiming/burstList")
+            bursts = burst_list.findall("burst")
+            for other, burst in enumerate(bursts):
+                if other != index:
+                    burst_list.remove(burst)
+            burst_list.set("count", "1")
+            root.find("imageAnnotation/imageInformation/numberOfLines").text = str(lines)
+            split = dt.datetime.fromisoformat(bursts[1].findtext("azimuthTime"))
+            shift = split - dt.datetime.fromisoformat(bursts[0].findtext("azimuthTime"))
+            _cut_time_lists(root, split, shift, index)
+            grid = root.find("geolocationGrid/geolocationGridPointList")
+            kept = 0
+            for point in grid.findall("geolocationGridPoint"):
+                line = int(point.findtext("line")) - index * lines
+                if 0 <= line <= lines:
+                    point.find("line").text = str(line)
+                    kept += 1
+                else:
+                    grid.remove(point)
+            grid.set("count", str(kept))
+            annotations[key] = ET.tostring(root)
+            tiffs[key] = whole.tiffs[key]  # byteOffset still points at this burst's lines
+            for table, out in ((whole.calibration, cal), (whole.noise, noi)):
+                if key in table:
+                    vectors = ET.fromstring(table[key])
+                    for node in vectors.iter("line"):
+                        node.text = " ".join(str(int(v) - index * lines) for v in node.text.split())
+                    _cut_time_lists(vectors, split, shift, index)
+                    out[key] = ET.tostring(vectors)
+        parts.append(Slice(name, annotations, cal, noi, tiffs, whole.manifest))
+    return parts[0], parts[1]
+
+
+_TIME_TAGS = ("azimuthTime", "time", "referenceReplica/azimuthTime", "noiseSensingTime")
+
+
+def _cut_time_lists(root: ET.Element, split: dt.datetime, shift: dt.timedelta, index: int) -> None:
+    """The time-stamped lists of an annotation (every ``count`` list but the burst list and
+    the geolocation grid, which are cut by line) as each of two slices holds its own: the
+    first ends where the second slice begins; the second holds the whole list, and a list
+    recorded once per slice (downlink, raw data analysis, replica...) at its own later time."""
+    lists = [e for e in root.iter() if e.get("count") is not None
+             and e.tag not in ("burstList", "geolocationGridPointList")]  # fmt: skip
+    for items in lists:
+        stamped = [(item, node) for item in items for node in [_time_node(item)] if node is not None]
+        if not stamped:
+            continue
+        times = [dt.datetime.fromisoformat(node.text) for _, node in stamped]
+        if index == 0:
+            for (item, _), when in zip(stamped, times, strict=True):
+                if when >= split and len(items) > 1:
+                    items.remove(item)
+        elif max(times) < split:
+            for (_, node), when in zip(stamped, times, strict=True):
+                node.text = (when + shift).isoformat(timespec="microseconds")
+        if items.get("count") is not None:
+            items.set("count", str(len(items)))
+
+
+def _time_node(item: ET.Element) -> ET.Element | None:
+    for tag in _TIME_TAGS:
+        node = item.find(tag)
+        if node is not None and node.text:
+            return node
+    return None
