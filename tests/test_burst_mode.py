@@ -327,6 +327,15 @@ def test_burst_search_through_the_emulated_cmr(cmr, ca_bundle: str, shared_dir: 
     assert outcome.bursts["174_DESC"].keys == (("174_372326_IW3", "VV"),)
     asked = [v for q in cmr.received for _, v in q.params]
     assert any("BURST" in v for v in asked)  # asf_search's query for the SLC-BURST collection
+    # auto picks bursts for this 6 km area; `dinsar search --save` keeps the burst records,
+    # state vectors included, and they plan offline as bursts
+    from dinsar.search import save_search
+
+    auto = cfg.model_copy(update={"download": cfg.download.model_copy(update={"mode": "auto"})})
+    saved = save_search(auto, tmp_path / "saved.geojson")
+    assert len(saved) == 10 and all(isinstance(b, Burst) for b in saved)
+    reread = load_saved_search(tmp_path / "saved.geojson")
+    assert reread == saved and all(b.baseline for b in reread)
     # the same query in SLC mode asks for SLC products: none among these records
     slc = cfg.model_copy(update={"download": cfg.download.model_copy(update={"mode": "slc"})})
     with pytest.raises(SearchError, match="no Sentinel-1 IW SLC scenes found"):

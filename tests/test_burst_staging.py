@@ -74,6 +74,15 @@ def fetch_all(bursts: list[Burst], folder: Path, earthdata, ca_bundle: str) -> N
             download_burst(burst, folder, http, FAST, CHUNKS)
 
 
+def pixels(zip_path: Path) -> np.ndarray:
+    """The complex pixels of a SAFE zip's one measurement TIFF, read by GDAL as ISCE reads them."""
+    from osgeo import gdal
+
+    with zipfile.ZipFile(zip_path) as archive:
+        name = next(n for n in archive.namelist() if n.endswith(".tiff"))
+    return np.asarray(gdal.Open(f"/vsizip/{zip_path}/{name}").ReadAsArray())
+
+
 def test_emulated_records_have_the_real_form(stack, extractor) -> None:
     bursts = bursts_of(stack, extractor, 0)
     assert len(bursts) == 2
@@ -231,15 +240,6 @@ def test_pixels_of_the_assembled_safe_equal_the_slice(stack, extractor, earthdat
     bursts = bursts_of(stack, extractor, 1)
     fetch_all(bursts, tmp_path, earthdata, ca_bundle)
     dest = assemble_safe(bursts, tmp_path, tmp_path / "out" / "safe.zip")
-
-    def pixels(zip_path: Path) -> np.ndarray:
-        from osgeo import gdal
-
-        with zipfile.ZipFile(zip_path) as archive:
-            name = next(n for n in archive.namelist() if n.endswith(".tiff"))
-        data = gdal.Open(f"/vsizip/{zip_path}/{name}").ReadAsArray()
-        return np.asarray(data)
-
     assert np.array_equal(pixels(dest), pixels(stack.scenes[1].zip_path))
 
 
@@ -319,11 +319,4 @@ def test_a_date_split_into_two_slices_makes_one_safe(stack, extractor, earthdata
     (swath,) = read_safe(dest, "vv").swaths.values()
     (source,) = read_safe(stack.scenes[0].zip_path, "vv").swaths.values()
     assert [b.azimuth_time for b in swath.bursts] == [b.azimuth_time for b in source.bursts]
-    from osgeo import gdal
-
-    def pixels(zip_path: Path) -> np.ndarray:
-        with zipfile.ZipFile(zip_path) as archive:
-            name = next(n for n in archive.namelist() if n.endswith(".tiff"))
-        return np.asarray(gdal.Open(f"/vsizip/{zip_path}/{name}").ReadAsArray())
-
     assert np.array_equal(pixels(dest), pixels(stack.scenes[0].zip_path))
