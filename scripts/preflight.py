@@ -26,12 +26,14 @@ def main(snakemake):
     inventory = snakemake.params.inventory
     stack = Stack.load(inventory["scenes"], inventory["dates"], cfg)
     targets = stack.download_targets(cfg)
+    kind = "bursts" if stack.burst_mode else "slc"
     report = preflight(
         targets,
-        cfg.cache_dir("bursts" if stack.burst_mode else "slc"),
+        cfg.cache_dir(kind),
         int(cfg.download.disk_margin_gb * GB),
         lambda: earthdata_session(cfg.download.edl_host, cfg.network.ca_bundle),
         cfg.network,
+        kind,
     )
     report["missing"] = list(snakemake.params.missing)  # what this check was made for
     report["isce"] = isce

@@ -115,7 +115,7 @@ def test_not_enough_disk_stops_before_the_first_byte(services, tmp_path) -> None
     result = stage(services, tmp_path, config)
     assert result.returncode != 0
     text = output_of(result)
-    assert "still to download" in text and "download.disk_margin_gb" in text
+    assert "12 of 12 burst file(s)" in text and "point cache.bursts at a larger disk" in text
     assert services.extractor.requests() == []
     assert "download_burst" not in executed_rules(result)
 

@@ -345,7 +345,7 @@ def test_preflight_checks_the_disk_before_the_credentials(earthdata, product, tm
     def no_login():
         raise AssertionError("the login must not be tried when the disk is too small")
 
-    with pytest.raises(DiskSpaceError, match="for 1 of 1 file"):
+    with pytest.raises(DiskSpaceError, match="for 1 of 1 SLC file"):
         preflight([target(product, tmp_path)], tmp_path, 10**18, no_login, FAST)
     assert earthdata.server.requests() == []
 

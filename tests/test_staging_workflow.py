@@ -177,7 +177,7 @@ def test_stage_fetches_everything_once_and_nothing_twice(
     assert "100%" in log and "md5 verified" in log
     preflight_log = (ws / "logs" / "preflight" / "preflight.log").read_text()
     assert (
-        "3 of 3 file(s) to download" in preflight_log and "data access checked" in preflight_log
+        "3 of 3 SLC file(s) to download" in preflight_log and "data access checked" in preflight_log
     )
 
     # credential hygiene: not in any file of the run (workspace, caches, .snakemake, logs)

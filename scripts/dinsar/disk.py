@@ -60,7 +60,8 @@ def free_bytes(directory: Path) -> int:
     return shutil.disk_usage(directory).free
 
 
-def check_free_space(directory: Path, needed: int, margin: int, what: str) -> int:
+def check_free_space(directory: Path, needed: int, margin: int, what: str,
+                     setting: str = "cache.slc") -> int:  # fmt: skip
     """Raise DiskSpaceError unless ``needed + margin`` bytes are free; return the free bytes."""
     free = free_bytes(directory)
     if needed + margin > free:
@@ -68,7 +69,7 @@ def check_free_space(directory: Path, needed: int, margin: int, what: str) -> in
             f"not enough disk space in {directory} for {what}: {format_bytes(needed)} still to "
             f"download + {format_bytes(margin)} margin (download.disk_margin_gb) = "
             f"{format_bytes(needed + margin)} needed, {format_bytes(free)} free; free some space, "
-            "point cache.slc at a larger disk, or lower download.disk_margin_gb"
+            f"point {setting} at a larger disk, or lower download.disk_margin_gb"
         )
     return free
 

@@ -559,8 +559,10 @@ def preflight(
     margin_bytes: int,
     session_factory: Callable[[], requests.Session],
     network: Network = DEFAULT_NETWORK,
+    kind: str = "slc",
 ) -> dict[str, Any]:
     """Before the first byte: free disk for what is still missing, then one login check.
+    ``kind``: ``slc`` or ``bursts``, the cache (``cache.<kind>``) the files go to.
 
     The disk check counts only what is not yet in the cache (a ``.part`` counts its missing
     tail). The login check fetches one byte of the first missing file through the whole
@@ -581,8 +583,9 @@ def preflight(
         "bytes_to_download": todo.bytes,
         "margin_bytes": margin_bytes,
     }
-    what = f"{todo.files} of {len(targets)} file(s)"
-    report["free_bytes"] = check_free_space(cache_dir, todo.bytes, margin_bytes, what)
+    what = f"{todo.files} of {len(targets)} {'burst' if kind == 'bursts' else 'SLC'} file(s)"
+    report["free_bytes"] = check_free_space(cache_dir, todo.bytes, margin_bytes, what,
+                                            f"cache.{kind}")  # fmt: skip
     log.info(
         "%s to download: %s (+ %s margin), %s free in %s",
         what, format_bytes(todo.bytes), format_bytes(margin_bytes),
