@@ -150,3 +150,49 @@ def test_two_workspaces_share_the_burst_cache(services, tmp_path) -> None:
     assert result.returncode == 0, output_of(result)[-4000:]
     assert services.extractor.bytes_sent() == sent
     assert executed_rules(result).count("burst_safe") == len(services.stack.scenes)
+
+
+def test_sigkill_during_burst_staging_then_the_same_command(services, tmp_path) -> None:
+    """SIGKILL of the whole process tree while burst downloads hang, then the same command (no
+    --unlock, no cleanup): the run completes, every burst whole, nothing half-done left."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    from dinsar.burst_staging import metadata_problem, tiff_problem
+    from dinsar.inventory import load_saved_search
+    from dinsar.safe import read_safe
+    from harness.server import Fault
+    from workflow_runner import REPO, SNAKEMAKE
+
+    config = burst_config(services, tmp_path)
+    env = services.user_env(tmp_path / "home")
+    for _ in range(4):  # the first downloads hang (a slow server) until the kill
+        services.earthdata.faults.push(Fault(delay=60))
+    proc = subprocess.Popen(
+        [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(tmp_path), "stage", "-c2",
+         "--configfile", str(config)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    logs = tmp_path / "ws" / "logs"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and not any(
+        (logs / rule).is_dir() and any((logs / rule).iterdir())
+        for rule in ("download_burst", "burst_metadata")
+    ):
+        time.sleep(0.2)
+    time.sleep(1.0)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=60)
+    services.earthdata.faults.clear()
+    result = stage(services, tmp_path, config, env)
+    assert result.returncode == 0, output_of(result)[-4000:]
+    cache = tmp_path / "cache" / "bursts"
+    assert not list(cache.glob("*.part")) and not list((tmp_path / "ws" / "safe").glob(".*"))
+    for burst in load_saved_search(tmp_path / "bursts.geojson"):
+        assert tiff_problem(cache / burst.filename, burst.bytes) is None
+        assert metadata_problem(cache / burst.xml_filename) is None
+    for safe in (tmp_path / "ws" / "safe").glob("*.zip"):
+        (swath,) = read_safe(safe, "vv").swaths.values()
+        assert len(swath.bursts) == 2

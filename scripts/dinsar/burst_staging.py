@@ -176,6 +176,8 @@ def assemble_safe(bursts: Sequence[Burst], folder: Path, dest: Path) -> Path:
         swaths = tree.setdefault(burst.source, {}).setdefault(burst.swath, {})
         swaths.setdefault(burst.polarization, {})[str(burst.burst_index)] = files
     dest.parent.mkdir(parents=True, exist_ok=True)
+    for stale in dest.parent.glob(f".{dest.stem}.*"):  # what a killed assembly left
+        shutil.rmtree(stale, ignore_errors=True)
     work = Path(tempfile.mkdtemp(prefix=f".{dest.stem}.", dir=dest.parent))
     try:
         cwd = os.getcwd()
