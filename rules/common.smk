@@ -351,6 +351,7 @@ def all_outputs(wildcards):
         finals.append(ws("products", pair, "quicklook_coherence.png"))
         if CFG.keep == "products":
             finals.append(rules.isce_cleanup.output[0].format(pair=pair))
+    finals += geometry_cleanups()
     return for_report(
         list(rules.plan.output)
         + finals
@@ -366,8 +367,38 @@ ISCE_BURSTS_ESTIMATE = math.prod(bursts_and_swaths(parse_roi(CFG.roi)))
 ISCE_LOOKS = (CFG.isce.range_looks, CFG.isce.azimuth_looks)
 
 
+# the geometry job of a reference date (rules/isce.smk, isce.reuse_geometry)
+GEOMETRY_WORK = ws("work", "geometry", "{date}")
+
+
+def isce_workdir(wildcards):
+    """A pair's topsApp folder, or a reference date's geometry job's."""
+    if hasattr(wildcards, "pair"):
+        return ws("work", wildcards.pair)
+    return GEOMETRY_WORK.format(date=wildcards.date)
+
+
+def reference_geometry(wildcards):
+    """The geometry job a pair's topo takes (its reference date's), or nothing."""
+    if not CFG.isce.reuse_geometry:
+        return []
+    date = stack().pair_by_id[wildcards.pair].reference
+    return rules.isce_geometry.output.metadata.format(date=date)
+
+
+def geometry_cleanups():
+    """keep: products with isce.reuse_geometry: one cleanup per reference date."""
+    if CFG.keep != "products" or not CFG.isce.reuse_geometry:
+        return []
+    return expand(
+        rules.isce_geometry_cleanup.output[0], date=stack().pairs_by_reference
+    )
+
+
 def isce_bursts(wildcards):
-    return pair_bursts(ws("work", wildcards.pair, PAIR_INFO), ISCE_BURSTS_ESTIMATE)
+    return pair_bursts(
+        os.path.join(isce_workdir(wildcards), PAIR_INFO), ISCE_BURSTS_ESTIMATE
+    )
 
 
 def isce_memory(group):
@@ -375,10 +406,12 @@ def isce_memory(group):
     return lambda wc, attempt: memory_mb(group, isce_bursts(wc), *ISCE_LOOKS, attempt)
 
 
-def isce_runtime(group):
-    """A step group's runtime (minutes), longer with each retry."""
-    return lambda wc, threads, attempt: runtime_min(
-        group, isce_bursts(wc), *ISCE_LOOKS, threads, attempt
+def isce_runtime(*groups):
+    """The runtime (minutes) of a step group, or of the groups a job runs, longer with each
+    retry."""
+    return lambda wc, threads, attempt: sum(
+        runtime_min(group, isce_bursts(wc), *ISCE_LOOKS, threads, attempt)
+        for group in groups
     )
 
 

@@ -81,6 +81,18 @@ class Stack:
                 return acq
         raise KeyError(f"no usable acquisition for track {track} on {date}")
 
+    @cached_property
+    def pairs_by_reference(self) -> dict[str, list[Pair]]:
+        """The pairs of each reference date (the dates that have a geometry job)."""
+        out: dict[str, list[Pair]] = {}
+        for pair in self.pairs:
+            out.setdefault(pair.reference, []).append(pair)
+        return out
+
+    def reference_acquisition(self, date: str) -> Acquisition:
+        pair = self.pairs_by_reference[date][0]
+        return self.acquisition(pair.track, date)
+
     def pair_acquisitions(self, pair_id: str) -> tuple[Acquisition, Acquisition]:
         pair = self.pair_by_id[pair_id]
         return self.acquisition(pair.track, pair.reference), self.acquisition(
