@@ -47,6 +47,7 @@ import logging
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -137,8 +138,8 @@ def _link(source: Path, target: Path) -> None:
 def take_geometry(workdir: str | Path, geometry_dir: str | Path, topsapp: TopsApp,
                   env: Mapping[str, str], info: PairRecord) -> dict[str, Any]:  # fmt: skip
     """topo for a pair from the geometry job: its bursts' files (hard links, else copies) and
-    topsApp's state after topo. Returns the usage record of the step (exact CPU, as
-    isce_run.run_topsapp's)."""
+    topsApp's state after topo. Returns the usage record of the step (the state writer's
+    exact CPU, as isce_run.run_topsapp's)."""
     workdir, geometry_dir = Path(workdir), Path(geometry_dir)
     started = time.monotonic()
     pair = common_bursts(workdir / pickle_files("verifyDEM")[1])
@@ -155,22 +156,24 @@ def take_geometry(workdir: str | Path, geometry_dir: str | Path, topsapp: TopsAp
     python = interpreter(topsapp)
     assert python is not None  # reuse_problem said so
     state, xml = (workdir / p for p in pickle_files("topo"))
-    before = os.times()
-    with atomic_path(state) as tmp:
+    with atomic_path(state) as tmp, tempfile.TemporaryFile("w+") as errors:
         command = [*python, "-c", _STATE_HELPER.read_text(), str(workdir), str(geometry_dir),
                    json.dumps(spec), str(tmp), str(Path(topsapp.command[-1]).parent)]  # fmt: skip
-        result = subprocess.run(command, cwd=workdir, env=topsapp.environment(env, 1),  # noqa: S603 - argument list, no shell
-                                capture_output=True, text=True, check=False)  # fmt: skip
-        if result.returncode != 0 or not tmp.is_file():
+        process = subprocess.Popen(command, cwd=workdir, env=topsapp.environment(env, 1),  # noqa: S603 - argument list, no shell
+                                   stdout=errors, stderr=subprocess.STDOUT)  # fmt: skip
+        _pid, status, usage = os.wait4(process.pid, 0)  # exact CPU, as isce_run.run_topsapp
+        code = process.returncode = os.waitstatus_to_exitcode(status)
+        if code != 0 or not tmp.is_file():
+            errors.seek(0)
             raise IsceRunError(
-                f"{workdir}: writing topsApp's state after topo failed (exit {result.returncode}): "
-                f"{(result.stderr or result.stdout).strip()[-500:]}"
+                f"{workdir}: writing topsApp's state after topo failed (exit {code}): "
+                f"{errors.read().strip()[-500:]}"
             )
-    after = os.times()
     write_bytes(xml, (workdir / pickle_files("verifyDEM")[1]).read_bytes())
-    cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
     log.info("%s: topo taken from %s (%d files of bursts %s, hard links), not computed again",
              workdir, geometry_dir, count, {f"IW{s}": f"{a + 1}..{a + n}" for s, (a, n) in pair.items()})  # fmt: skip
     return {"group": "topo", "wall_s": round(time.monotonic() - started, 3),
-            "cpu_s": round(cpu, 3), "geometry": str(geometry_dir), "reused": True,
-            "files": count, "exit_code": 0}  # fmt: skip
+            "user_s": round(usage.ru_utime, 3), "system_s": round(usage.ru_stime, 3),
+            "cpu_s": round(usage.ru_utime + usage.ru_stime, 3),
+            "max_rss_mb": round(usage.ru_maxrss / 1024, 1), "threads": 1, "exit_code": 0,
+            "reused": True, "geometry": str(geometry_dir), "files": count}  # fmt: skip
