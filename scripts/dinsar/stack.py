@@ -84,10 +84,8 @@ class Stack:
     @cached_property
     def pairs_by_reference(self) -> dict[str, list[Pair]]:
         """The pairs of each reference date (the dates that have a geometry job)."""
-        out: dict[str, list[Pair]] = {}
-        for pair in self.pairs:
-            out.setdefault(pair.reference, []).append(pair)
-        return out
+        dates = dict.fromkeys(p.reference for p in self.pairs)
+        return {date: [p for p in self.pairs if p.reference == date] for date in dates}
 
     def reference_acquisition(self, date: str) -> Acquisition:
         pair = self.pairs_by_reference[date][0]
