@@ -12,10 +12,10 @@ or the state writer of a reusing pair), so this is the children's own CPU time, 
 Snakemake's sampled benchmark files. Wall time: the ISCE jobs' own wall time summed (the work a
 single stream of jobs would take) and the whole Snakemake run's.
 
-The model's expectation beside it: with ``s`` the topo share of a pair's ISCE CPU
-(dinsar.isce_run.cpu_seconds per group, the calibration the rules use), reuse costs
-``1 - s (1 - references / pairs)`` of one topo per pair, plus the geometry job's preprocess
-(a second one per reference date: cheap).
+The model's expectation beside it (dinsar.geometry.expected_cpu_ratio: about
+``1 - s (1 - references / pairs)``, s the topo share of a pair's ISCE CPU, plus a second
+preprocess per reference date), with the groups' CPU as measured in the run without reuse and
+with the rules' calibration (dinsar.isce_run.cpu_seconds).
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
 sys.path.insert(0, str(REPO / "tests"))
 
+from dinsar.geometry import expected_cpu_ratio  # noqa: E402
 from dinsar.isce_run import GROUPS, cpu_seconds  # noqa: E402
 
 RULES = [g.rule for g in GROUPS] + ["isce_geometry"]
@@ -88,13 +89,9 @@ def totals(records: dict[str, list[dict]]) -> dict[str, float]:
 
 
 def model_ratio(pairs: int, references: int, bursts: int, looks: tuple[int, int]) -> tuple[float, float]:
-    """(topo share s of a pair's ISCE CPU, expected CPU ratio reuse / one topo per pair)."""
+    """(topo share s of a pair's ISCE CPU, expected CPU ratio) from the rules' calibration."""
     per_group = {g.name: cpu_seconds(g.name, bursts, *looks) for g in GROUPS}
-    pair = sum(per_group.values())
-    share = per_group["topo"] / pair
-    extra = references * (per_group["topo"] + per_group["preprocess"])  # the geometry jobs
-    shared = pairs * (pair - per_group["topo"]) + extra
-    return share, shared / (pairs * pair)
+    return per_group["topo"] / sum(per_group.values()), expected_cpu_ratio(pairs, references, per_group)
 
 
 def report(shared: Path, own: Path, run_s: dict[str, float] | None = None) -> dict:
@@ -103,8 +100,10 @@ def report(shared: Path, own: Path, run_s: dict[str, float] | None = None) -> di
     share, expected = model_ratio(a["pairs"], a["references"], info["bursts"],
                                   (info["range_looks"], info["azimuth_looks"]))  # fmt: skip
     measured_share = b["topo_cpu_s"] / b["cpu_s"]
-    # the model's formula with the measured topo share (and the geometry jobs' preprocess)
-    expected_measured = 1 - measured_share * (1 - a["references"] / a["pairs"])
+    # the model with the measured groups of the run without reuse (per pair, mean)
+    own = usage(own)
+    measured = {g.name: sum(r["cpu_s"] for r in own[g.rule]) / b["pairs"] for g in GROUPS}
+    expected_measured = expected_cpu_ratio(a["pairs"], a["references"], measured)
     rows = [("ISCE CPU s (children, wait4)", a["cpu_s"], b["cpu_s"]),
             ("ISCE jobs' wall s, summed", a["wall_s"], b["wall_s"]),
             ("topo CPU s (geometry jobs + pairs' topo)", a["topo_cpu_s"], b["topo_cpu_s"]),
@@ -117,8 +116,8 @@ def report(shared: Path, own: Path, run_s: dict[str, float] | None = None) -> di
         print(f"{name:44} {x:>10.1f} {y:>10.1f} {x / y:>7.3f}")
     print(f"topo share of ISCE CPU, one topo per pair: measured {measured_share:.3f}, "
           f"calibration (CPU_S_PER_BURST) {share:.3f}")  # fmt: skip
-    print(f"expected CPU ratio 1 - s (1 - references/pairs): {expected_measured:.3f} with the "
-          f"measured s; the calibrated model (with the geometry jobs' preprocess): {expected:.3f}")  # fmt: skip
+    print(f"expected CPU ratio (dinsar.geometry.expected_cpu_ratio): {expected_measured:.3f} with "
+          f"the groups measured without reuse; {expected:.3f} with the rules' calibration")  # fmt: skip
     return {"date": dt.date.today().isoformat(), "shared": a, "own": b, "run_s": run_s,
             "cpu_ratio": a["cpu_s"] / b["cpu_s"], "wall_ratio": a["wall_s"] / b["wall_s"],
             "topo_share_measured": measured_share, "expected_ratio_measured_s": expected_measured,

@@ -71,6 +71,15 @@ _STATE_HELPER = Path(__file__).with_name("isce_topo_state.py")
 Bursts = dict[int, tuple[int, int]]  # swath -> (first common reference burst index, count)
 
 
+def expected_cpu_ratio(pairs: int, references: int, seconds_per_group: Mapping[str, float]) -> float:
+    """The model: ISCE CPU of a stack with reuse over that with one topo per pair. Each pair
+    runs every group but topo; each reference date's geometry job runs preprocess and topo:
+    about ``1 - s (1 - references / pairs)`` with s the topo share of a pair's CPU."""
+    pair = sum(seconds_per_group.values())
+    geometry = seconds_per_group["preprocess"] + seconds_per_group["topo"]
+    return (pairs * (pair - seconds_per_group["topo"]) + references * geometry) / (pairs * pair)
+
+
 def common_bursts(state_xml: str | Path) -> Bursts:
     """Per swath with common bursts, (start index, count) from ISCE's state (PICKLE/<step>.xml)."""
     props = read_xml_properties(state_xml)
