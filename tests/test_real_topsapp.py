@@ -433,3 +433,30 @@ def test_keep_products_removed_the_geometry(real_run) -> None:
     for folder in sorted((real_run["workspace"] / "work" / "geometry").iterdir()):
         assert not (folder / "geom_reference").exists(), folder
         assert (folder / "cleanup.json").is_file() and (folder / "PICKLE" / "topo.xml").is_file()
+
+
+ISCE_STATE_COMPARE = """
+import pickle, sys
+import isce  # noqa: F401 - ISCE's classes for the pickles
+(a, root_a), (b, root_b) = (sys.argv[1], sys.argv[2]), (sys.argv[3], sys.argv[4])
+docs = [pickle.load(open(path, "rb")) for path in (a, b)]
+print(repr(docs[0]).replace(root_a, "<root>") == repr(docs[1]).replace(root_b, "<root>"))
+"""
+
+
+def test_isces_processing_document_is_the_same_with_reuse(real_run, real_run_own_topo,
+                                                          real_topsapp) -> None:  # fmt: skip
+    """PICKLE/geocode (kept under keep: products) holds every step's catalog, topo's entries
+    too: with reuse (written by dinsar/isce_topo_state.py) as with the pair's own topo, but for
+    the workspace's path."""
+    pairs = sorted(p.name for p in (real_run["workspace"] / "products").iterdir() if "_" in p.name)
+    for pair in pairs:
+        paths = [str(run["workspace"] / "work" / pair / "PICKLE" / "geocode")
+                 for run in (real_run, real_run_own_topo)]  # fmt: skip
+        result = subprocess.run(
+            [real_topsapp.python, "-c", ISCE_STATE_COMPARE, paths[0], str(real_run["root"]),
+             paths[1], str(real_run_own_topo["root"])],
+            env=real_topsapp.environment(environment.clean(), 1), capture_output=True,
+            text=True, timeout=300, check=False,
+        )  # fmt: skip
+        assert result.stdout.strip().splitlines()[-1:] == ["True"], (pair, result.stderr[-2000:])
