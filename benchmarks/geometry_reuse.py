@@ -132,12 +132,15 @@ def main() -> None:
     parser.add_argument("--sequential", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--keep", type=Path, help="run in this new folder and keep it")
     args = parser.parse_args()
     if args.workspaces:
         result = report(*args.workspaces)
     else:
         with tempfile.TemporaryDirectory(prefix="geometry_reuse_") as tmp:
-            runs = run_both(Path(tmp), args.dates, args.sequential, args.threads)
+            root = args.keep or Path(tmp)
+            root.mkdir(parents=True, exist_ok=True)
+            runs = run_both(root, args.dates, args.sequential, args.threads)
             result = report(runs["shared"], runs["own"],  # type: ignore[arg-type]
                             {"shared": runs["shared_run_s"], "own": runs["own_run_s"]})  # type: ignore[dict-item]
     if args.json:
