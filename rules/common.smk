@@ -15,6 +15,7 @@ from dinsar.config import validate_config
 from dinsar.records import DemExtent
 from dinsar.errors import INTERRUPTED, DinsarError
 from dinsar.failures import FailedJob, failure_summary
+from dinsar.geometry import TAKEN_RECORD as GEOMETRY_TAKEN
 from dinsar.isce_run import PAIR_INFO, memory_mb, pair_bursts, runtime_min
 from dinsar.locks import (
     claim_lock,
@@ -379,8 +380,14 @@ def isce_workdir(wildcards):
 
 
 def reference_geometry(wildcards):
-    """The geometry job a pair's topo takes (its reference date's), or nothing."""
+    """The geometry job a pair's topo takes (its reference date's), or nothing: reuse is off,
+    or the pair's topo ran without one (before reuse was turned on: it is not rerun for it).
+    """
     if not CFG.isce.reuse_geometry:
+        return []
+    work = ws("work", wildcards.pair)
+    done = os.path.exists(os.path.join(work, "PICKLE", "topo.xml"))
+    if done and not os.path.exists(os.path.join(work, GEOMETRY_TAKEN)):
         return []
     date = stack().pair_by_id[wildcards.pair].reference
     return rules.isce_geometry.output.metadata.format(date=date)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from _helpers import mock_snakemake, run
 from dinsar.atomic import write_json
-from dinsar.geometry import reuse_problem, take_geometry
+from dinsar.geometry import TAKEN_RECORD, reuse_problem, take_geometry
 from dinsar.isce_run import (
     PAIR_INFO,
     check_after,
@@ -56,6 +56,9 @@ def main(snakemake):
             log.warning("%s computes its own topo: %s", info.pair, problem)
         usage = run_topsapp(topsapp, group, workdir, os.environ, log_file, snakemake.threads)
         usage["reused"] = False
+    if geometry:  # the rules keep the geometry as this pair's input from now on
+        write_json(workdir / TAKEN_RECORD, {"geometry": str(geometry), "reused": not problem,
+                                            "why_not": problem or None})  # fmt: skip
     usage.update(pair=info.pair, bursts=info.bursts, isce2=topsapp.version)
     if log_file:
         # exact CPU and memory of the topsApp process (Snakemake's benchmark files only sample)

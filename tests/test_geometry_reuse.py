@@ -176,7 +176,17 @@ def uninterrupted(tmp_path_factory: pytest.TempPathFactory, searched: Path, inve
     workspace, config = config_for(tmp_path, searched, inventory, reuse_geometry=False)
     result = snakemake(tmp_path, config, "--cores", "2", *targets(workspace, "all"), env=env_for())
     assert result.returncode == 0, output_of(result)
-    return products(workspace)
+    return {"products": products(workspace), "root": tmp_path, "workspace": workspace,
+            "config": config}  # fmt: skip
+
+
+def test_turning_reuse_on_reruns_no_finished_pair(uninterrupted: dict) -> None:
+    """Pairs whose topo ran without a geometry do not depend on one afterwards."""
+    config = {**uninterrupted["config"], "isce": {**uninterrupted["config"]["isce"],
+                                                  "reuse_geometry": True}}  # fmt: skip
+    result = snakemake(uninterrupted["root"], config, "-n",
+                       *targets(uninterrupted["workspace"], "all"), env=env_for())  # fmt: skip
+    assert result.returncode == 0 and "Nothing to be done" in output_of(result), output_of(result)
 
 
 def test_reuse_and_keep_products(tmp_path: Path, searched: Path, inventory: Path,
@@ -198,7 +208,7 @@ def test_reuse_and_keep_products(tmp_path: Path, searched: Path, inventory: Path
     assert not (folder / "geom_reference").exists() and (folder / "PICKLE" / "topo.xml").is_file()
     # kept while a pair of its date (20161007_20161124) is not geocoded yet
     assert (workspace / "work" / "geometry" / REFERENCES[1] / "geom_reference").is_dir()
-    assert products(workspace) == uninterrupted
+    assert products(workspace) == uninterrupted["products"]
 
 
 def test_a_pair_without_the_geometry_computes_its_own_topo(tmp_path: Path, searched: Path,
@@ -272,7 +282,7 @@ def test_kill_during_the_geometry_job_then_resume(tmp_path: Path, searched: Path
 
     workspace = killed_then_resumed(tmp_path, searched, inventory,
                                     {"DINSAR_DOUBLE_HOLD_AT": "topo"}, held)  # fmt: skip
-    assert products(workspace) == uninterrupted
+    assert products(workspace) == uninterrupted["products"]
     assert not list(workspace.rglob("*.tmp"))  # no partial file left
 
 
@@ -296,5 +306,5 @@ def test_kill_while_a_pair_takes_the_geometry_then_resume(tmp_path: Path, search
     )  # fmt: skip
     taken = workspace / "work" / PAIRS[0] / "geom_reference"
     assert taken.is_dir()
-    assert products(workspace) == uninterrupted
+    assert products(workspace) == uninterrupted["products"]
     assert not list(workspace.rglob("*.tmp"))

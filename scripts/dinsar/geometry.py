@@ -67,6 +67,8 @@ GEOMETRY_DIR = "geom_reference"  # TopsProc's geometryDirname (its default; tops
 KINDS = ("lat", "lon", "hgt", "los")
 SIDECARS = ("", ".xml", ".vrt")
 _STATE_HELPER = Path(__file__).with_name("isce_topo_state.py")
+# in a pair's folder: its topo job had the geometry job as input (taken or not, and why)
+TAKEN_RECORD = "geometry.json"
 
 Bursts = dict[int, tuple[int, int]]  # swath -> (first common reference burst index, count)
 
