@@ -151,7 +151,7 @@ if workflow.is_main_process:
         print(f"dInSAR-Toolkit: topsApp: {TOPSAPP.describe()}", file=sys.stderr)
     else:
         print(
-            f"dInSAR-Toolkit: {NO_TOPSAPP} (`snakemake stage` still works)",
+            f"dInSAR-Toolkit: {NO_TOPSAPP} (staging works without it)",
             file=sys.stderr,
         )
 else:
