@@ -61,22 +61,29 @@ except DinsarError as exc:
 WORKSPACE = Path(CFG.workspace)
 
 
-def runs_jobs_here():
-    """Whether this invocation runs jobs: not a dry run (-n), --lint, --report, --dag ...
-
-    Snakemake 9 says dryrun is False while the Snakefile is read: its command line tells.
-    Options that cannot be read (Snakemake called through its API) count as a real run.
-    """
-    if workflow.dryrun:
-        return False
+@functools.cache
+def command_line_options():
+    """Snakemake's options as its own parser reads this invocation's command line, or None
+    when it cannot (Snakemake called through its API). Snakemake 9 says dryrun is False while
+    the Snakefile is read, and says nowhere that a report is being built: the command line
+    tells both."""
     from snakemake.cli import get_argument_parser
 
     try:
         with contextlib.redirect_stderr(io.StringIO()):
             options, _ = get_argument_parser().parse_known_args(sys.argv[1:])
     except SystemExit:
-        return True
-    return runs_jobs(vars(options))
+        return None
+    return vars(options)
+
+
+def runs_jobs_here():
+    """Whether this invocation runs jobs: not a dry run (-n), --lint, --report, --dag ...
+    Options that cannot be read count as a real run."""
+    if workflow.dryrun:
+        return False
+    options = command_line_options()
+    return options is None or runs_jobs(options)
 
 
 # profiles/default sets `cores: all`, so `snakemake plan --configfile F` needs no --cores.
@@ -152,7 +159,7 @@ if workflow.is_main_process:
         print(f"dInSAR-Toolkit: topsApp: {TOPSAPP.describe()}", file=sys.stderr)
     else:
         print(
-            f"dInSAR-Toolkit: {NO_TOPSAPP} (`snakemake stage` still works)",
+            f"dInSAR-Toolkit: {NO_TOPSAPP} (staging works without it)",
             file=sys.stderr,
         )
 else:
@@ -310,11 +317,9 @@ def search_params():
 
 def _report_requested():
     """`snakemake --report FILE` (not --report-after-run): the DAG is only built to gather the
-    report's files. Snakemake says so nowhere a Snakefile can read; its command line does.
-    """
-    args = sys.argv[1:]
-    wants = any(a == "--report" or a.startswith("--report=") for a in args)
-    return wants and "--report-after-run" not in args
+    report's files."""
+    options = command_line_options() or {}
+    return bool(options.get("report")) and not options.get("report_after_run")
 
 
 # The report shows what exists, from the plan onwards: its targets keep only existing files.

@@ -143,3 +143,23 @@ def test_sigterm_during_a_topsapp_step_stops_topsapp(tmp_path: Path) -> None:
     assert "Traceback" not in stderr
     assert not children[0].is_running() or children[0].status() == psutil.STATUS_ZOMBIE
     assert "interrupted" in note.read_text()
+
+
+def test_children_take_ctrl_c_even_when_the_suite_was_started_with_it_ignored() -> None:
+    """A shell's background job starts with SIGINT ignored, and exec keeps it ignored: then the
+    Ctrl-C tests above would pass a signal to nothing. conftest undoes that for the children."""
+    probe = (
+        "import signal, subprocess, sys\n"
+        "from conftest import interruptible_children\n"
+        "assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN\n"
+        "interruptible_children()\n"
+        "child = 'import signal; print(signal.getsignal(signal.SIGINT) is signal.default_int_handler)'\n"
+        "print(subprocess.run([sys.executable, '-c', child], capture_output=True, text=True).stdout.strip())\n"
+    )
+    started_ignoring = subprocess.run(
+        [sys.executable, "-c", probe], cwd=Path(__file__).parent, capture_output=True, text=True,
+        env=environment.clean(), preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+        timeout=120, check=False,
+    )  # fmt: skip
+    assert started_ignoring.returncode == 0, started_ignoring.stderr
+    assert started_ignoring.stdout.strip() == "True"
