@@ -20,6 +20,10 @@ and memory per node; first fit, as SLURM's backfill does on an idle cluster), wi
 * submission order: later step groups first (the ISCE rules' ``priority``), so started pairs
   finish before new ones start; the peak number of pairs in flight gives the ISCE scratch.
 
+With ``isce.reuse_geometry`` (the default; ``--no-reuse-geometry`` for one topo per pair) the
+topo compute runs once per reference date, in its first pair's chain (the isce_geometry job);
+the other pairs' topo jobs only link files.
+
 The baseline runs the same pairs one after another by hand, ``topsApp.py topsApp.xml`` with
 OMP_NUM_THREADS = all cores of one node, each step as fast as the measured run scaled the same
 way, with no overhead at all. Downloads, DEM and products are left out of both sides.
@@ -88,6 +92,11 @@ def sequential_pairs(n_dates: int, sequential: int) -> int:
     return sum(min(sequential, n_dates - 1 - i) for i in range(n_dates))
 
 
+def first_pairs_of_references(n_dates: int, sequential: int) -> list[bool]:
+    """For each pair of a sequential network, in order: is it its reference date's first?"""
+    return [k == 0 for i in range(n_dates) for k in range(min(sequential, n_dates - 1 - i))]
+
+
 def profile_settings(path: Path = PROFILE) -> tuple[dict[str, int], int, int]:
     """set-threads of the ISCE rules, the jobs cap and the status-query interval."""
     prof = yaml.safe_load(path.read_text())
@@ -129,16 +138,19 @@ def simulate(
     startup_s: float,
     notice_s: float,
     depth_first: bool = False,
+    chains: list[list[tuple[str, int, int, float]]] | None = None,
 ) -> Result:
     """Event simulation of the pair chains on the nodes (first fit over the queue = backfill).
 
     groups: (name, threads, mem_mb, compute seconds) in chain order. A job holds its cores for
     startup_s + compute; its successor is queued notice_s + submit_s after it ends. Ready jobs
     are submitted oldest first, or with depth_first later step groups first (rule priorities).
+    chains: each pair's own groups (the geometry reuse shape), else ``groups`` for every pair.
     """
+    chain = chains or [groups] * n_pairs
     free_cores = [cores] * nodes
     free_mem = [node_mem_mb] * nodes
-    for name, threads, mem, _ in groups:
+    for name, threads, mem, _ in (g for c in chain for g in c):
         if threads > cores or mem > node_mem_mb:
             raise SystemExit(f"{name}: {threads} threads / {mem} MB do not fit a node")
     queue: deque[Job] = deque()
@@ -147,7 +159,7 @@ def simulate(
     arrivals: list[tuple[float, int, Job]] = []
     seq = 0
     for pair in range(n_pairs):
-        name, threads, mem, secs = groups[0]
+        name, threads, mem, secs = chain[pair][0]
         heapq.heappush(arrivals, (submit_s, seq, Job(pair, 0, threads, mem, secs)))
         seq += 1
     now = 0.0
@@ -166,10 +178,10 @@ def simulate(
             _, _, node, job = heapq.heappop(running)
             free_cores[node] += job.threads
             free_mem[node] += job.mem_mb
-            if job.group_index + 1 == len(groups):
+            if job.group_index + 1 == len(chain[job.pair]):
                 in_flight -= 1
             else:
-                name, threads, mem, secs = groups[job.group_index + 1]
+                name, threads, mem, secs = chain[job.pair][job.group_index + 1]
                 nxt = Job(job.pair, job.group_index + 1, threads, mem, secs)
                 heapq.heappush(arrivals, (now + notice_s + submit_s, seq, nxt))
                 seq += 1
@@ -223,11 +235,24 @@ def project(args: argparse.Namespace) -> None:
         groups.append((group, threads, mem, secs))
         print(f"  {group:<15}{threads:>8}{mem:>8}{limit:>12} min{secs:>11.0f}{hand:>11.0f}")
     jobs_cap = args.jobs or jobs_cap
+    # isce.reuse_geometry: one isce_geometry job (preprocess + topo) per reference date and a
+    # topo job that only links files. Modelled as each date's first pair's topo job doing the
+    # geometry; the other pairs of the date do not wait for it here (they do in the DAG).
+    chains = None
+    firsts = first_pairs_of_references(args.dates, args.sequential)
+    if not args.no_reuse_geometry:
+        topo = next(i for i, g in enumerate(groups) if g[0] == "topo")
+        looks = (args.range_looks, args.azimuth_looks)
+        geometry = (group_seconds("topo", args.bursts, groups[topo][1], looks)
+                    + group_seconds("preprocess", args.bursts, 1, looks))  # fmt: skip
+        taking = 1.0  # hard links and the state writer: ~1 s (logs/isce_topo/*.usage.json)
+        chains = [[g if i != topo else (g[0], g[1], g[2], geometry if first else taking)
+                   for i, g in enumerate(groups)] for first in firsts]  # fmt: skip
 
     def run(cap: int, depth_first: bool) -> Result:
         return simulate(
             n_pairs, groups, args.nodes, args.cores, args.node_mem_gb * 1000, cap,
-            args.submit_s, args.startup_s, notice_s, depth_first,
+            args.submit_s, args.startup_s, notice_s, depth_first, chains,
         )  # fmt: skip
 
     result = run(jobs_cap, not args.oldest_first)
@@ -236,6 +261,7 @@ def project(args: argparse.Namespace) -> None:
     chain_s = sum(g[3] for g in groups) + len(groups) * (args.submit_s + args.startup_s + notice_s)
     print()
     print("Assumptions")
+    print(f"  topo: {'once per reference date (' + str(sum(firsts)) + ' isce_geometry jobs)' if chains else 'once per pair'}")
     print(f"  stack: {args.dates} dates, sequential: {args.sequential} -> {n_pairs} pairs; "
           f"{args.bursts} bursts per pair, {args.range_looks}x{args.azimuth_looks} looks")  # fmt: skip
     print(f"  cluster: {args.nodes} nodes x {args.cores} cores, {args.node_mem_gb} GB each, "
@@ -398,6 +424,8 @@ def main() -> None:
     add("--scratch-gb-per-burst", type=float, default=2.0,
         help="ISCE intermediates per burst, GB (2, README: Storage)")  # fmt: skip
     add("--profile", type=Path, default=PROFILE, help="SLURM profile (profiles/slurm)")
+    add("--no-reuse-geometry", action="store_true",
+        help="one topo per pair (isce.reuse_geometry: false)")  # fmt: skip
     sub = parser.add_subparsers(dest="command")
     p_measure = sub.add_parser("measure", help="per-job overheads on a local SLURM (root, Debian)")
     p_measure.add_argument("--samples", type=int, default=5, help="empty sbatch jobs (5)")

@@ -15,6 +15,7 @@ from dinsar.config import validate_config
 from dinsar.records import DemExtent
 from dinsar.errors import INTERRUPTED, DinsarError
 from dinsar.failures import FailedJob, failure_summary
+from dinsar.geometry import TAKEN_RECORD as GEOMETRY_TAKEN
 from dinsar.isce_run import PAIR_INFO, memory_mb, pair_bursts, runtime_min
 from dinsar.locks import (
     claim_lock,
@@ -60,22 +61,29 @@ except DinsarError as exc:
 WORKSPACE = Path(CFG.workspace)
 
 
-def runs_jobs_here():
-    """Whether this invocation runs jobs: not a dry run (-n), --lint, --report, --dag ...
-
-    Snakemake 9 says dryrun is False while the Snakefile is read: its command line tells.
-    Options that cannot be read (Snakemake called through its API) count as a real run.
-    """
-    if workflow.dryrun:
-        return False
+@functools.cache
+def command_line_options():
+    """Snakemake's options as its own parser reads this invocation's command line, or None
+    when it cannot (Snakemake called through its API). Snakemake 9 says dryrun is False while
+    the Snakefile is read, and says nowhere that a report is being built: the command line
+    tells both."""
     from snakemake.cli import get_argument_parser
 
     try:
         with contextlib.redirect_stderr(io.StringIO()):
             options, _ = get_argument_parser().parse_known_args(sys.argv[1:])
     except SystemExit:
-        return True
-    return runs_jobs(vars(options))
+        return None
+    return vars(options)
+
+
+def runs_jobs_here():
+    """Whether this invocation runs jobs: not a dry run (-n), --lint, --report, --dag ...
+    Options that cannot be read count as a real run."""
+    if workflow.dryrun:
+        return False
+    options = command_line_options()
+    return options is None or runs_jobs(options)
 
 
 # profiles/default sets `cores: all`, so `snakemake plan --configfile F` needs no --cores.
@@ -151,7 +159,7 @@ if workflow.is_main_process:
         print(f"dInSAR-Toolkit: topsApp: {TOPSAPP.describe()}", file=sys.stderr)
     else:
         print(
-            f"dInSAR-Toolkit: {NO_TOPSAPP} (`snakemake stage` still works)",
+            f"dInSAR-Toolkit: {NO_TOPSAPP} (staging works without it)",
             file=sys.stderr,
         )
 else:
@@ -222,17 +230,19 @@ def download_paths():
     return [target.dest for target in stack().download_targets(CFG)]
 
 
-def safe_zips(acquisition):
-    """The SAFE zips topsApp reads for a date: its slices from the SLC cache, or in burst mode
-    the SAFE assembled from the date's bursts. Everything downstream takes them alike.
+def safe_zip_pattern():
+    """The path pattern of the SAFE zips topsApp reads: the SLC cache's ({granule}), or in
+    burst mode the SAFE assembled from a date's bursts ({safe}).
     """
     if stack().burst_mode:
-        return [
-            rules.burst_safe.output.zip.format(safe=n) for n in acquisition.safe_names
-        ]
-    return [
-        rules.download_slc.output.zip.format(granule=n) for n in acquisition.safe_names
-    ]
+        return rules.burst_safe.output.zip
+    return rules.download_slc.output.zip
+
+
+def safe_zips(acquisition):
+    """A date's SAFE zips (either route); everything downstream takes them alike."""
+    pattern = safe_zip_pattern()
+    return [pattern.format(granule=n, safe=n) for n in acquisition.safe_names]
 
 
 def inventory_digest():
@@ -332,11 +342,9 @@ def search_params():
 
 def _report_requested():
     """`snakemake --report FILE` (not --report-after-run): the DAG is only built to gather the
-    report's files. Snakemake says so nowhere a Snakefile can read; its command line does.
-    """
-    args = sys.argv[1:]
-    wants = any(a == "--report" or a.startswith("--report=") for a in args)
-    return wants and "--report-after-run" not in args
+    report's files."""
+    options = command_line_options() or {}
+    return bool(options.get("report")) and not options.get("report_after_run")
 
 
 # The report shows what exists, from the plan onwards: its targets keep only existing files.
@@ -374,6 +382,7 @@ def all_outputs(wildcards):
         finals.append(ws("products", pair, "quicklook_coherence.png"))
         if CFG.keep == "products":
             finals.append(rules.isce_cleanup.output[0].format(pair=pair))
+    finals += geometry_cleanups()
     return for_report(
         list(rules.plan.output)
         + finals
@@ -389,8 +398,44 @@ ISCE_BURSTS_ESTIMATE = math.prod(bursts_and_swaths(parse_roi(CFG.roi)))
 ISCE_LOOKS = (CFG.isce.range_looks, CFG.isce.azimuth_looks)
 
 
+# the geometry job of a reference date (rules/isce.smk, isce.reuse_geometry)
+GEOMETRY_WORK = ws("work", "geometry", "{date}")
+
+
+def isce_workdir(wildcards):
+    """A pair's topsApp folder, or a reference date's geometry job's."""
+    if hasattr(wildcards, "pair"):
+        return ws("work", wildcards.pair)
+    return GEOMETRY_WORK.format(date=wildcards.date)
+
+
+def reference_geometry(wildcards):
+    """The geometry job a pair's topo takes (its reference date's), or nothing: reuse is off,
+    or the pair's topo ran without one (before reuse was turned on: it is not rerun for it).
+    """
+    if not CFG.isce.reuse_geometry:
+        return []
+    work = ws("work", wildcards.pair)
+    done = os.path.exists(os.path.join(work, "PICKLE", "topo.xml"))
+    if done and not os.path.exists(os.path.join(work, GEOMETRY_TAKEN)):
+        return []
+    date = stack().pair_by_id[wildcards.pair].reference
+    return rules.isce_geometry.output.metadata.format(date=date)
+
+
+def geometry_cleanups():
+    """keep: products with isce.reuse_geometry: one cleanup per reference date."""
+    if CFG.keep != "products" or not CFG.isce.reuse_geometry:
+        return []
+    return expand(
+        rules.isce_geometry_cleanup.output[0], date=stack().pairs_by_reference
+    )
+
+
 def isce_bursts(wildcards):
-    return pair_bursts(ws("work", wildcards.pair, PAIR_INFO), ISCE_BURSTS_ESTIMATE)
+    return pair_bursts(
+        os.path.join(isce_workdir(wildcards), PAIR_INFO), ISCE_BURSTS_ESTIMATE
+    )
 
 
 def isce_memory(group):
@@ -398,10 +443,12 @@ def isce_memory(group):
     return lambda wc, attempt: memory_mb(group, isce_bursts(wc), *ISCE_LOOKS, attempt)
 
 
-def isce_runtime(group):
-    """A step group's runtime (minutes), longer with each retry."""
-    return lambda wc, threads, attempt: runtime_min(
-        group, isce_bursts(wc), *ISCE_LOOKS, threads, attempt
+def isce_runtime(*groups):
+    """The runtime (minutes) of a step group, or of the groups a job runs, longer with each
+    retry."""
+    return lambda wc, threads, attempt: sum(
+        runtime_min(group, isce_bursts(wc), *ISCE_LOOKS, threads, attempt)
+        for group in groups
     )
 
 

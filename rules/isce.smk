@@ -58,11 +58,7 @@ rule topsapp_xml:
         unpack(
             lambda wc: pair_inputs(
                 *stack().pair_acquisitions(wc.pair),
-                slc=(
-                    rules.burst_safe.output.zip
-                    if stack().burst_mode
-                    else rules.download_slc.output.zip
-                ),
+                slc=safe_zip_pattern(),
                 orbits=rules.orbits.output.manifest,
                 dem=rules.dem.output.manifest,
                 aux_cal=rules.aux_cal.output.manifest,
@@ -94,6 +90,72 @@ rule topsapp_xml:
         "../scripts/topsapp_xml.py"
 
 
+rule geometry_xml:
+    """topsApp.xml of a reference date's geometry job: the date as its own secondary."""
+    input:
+        unpack(
+            lambda wc: pair_inputs(
+                *[stack().reference_acquisition(wc.date)] * 2,
+                slc=safe_zip_pattern(),
+                orbits=rules.orbits.output.manifest,
+                dem=rules.dem.output.manifest,
+                aux_cal=rules.aux_cal.output.manifest,
+            )
+        ),
+    output:
+        xml=os.path.join(GEOMETRY_WORK, "topsApp.xml"),
+        info=os.path.join(GEOMETRY_WORK, PAIR_INFO),
+    log:
+        ws("logs", "geometry_xml", "{date}.log"),
+    benchmark:
+        ws("benchmarks", "geometry_xml", "{date}.tsv")
+    localrule: True
+    conda:
+        "../envs/workflow.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        pair=lambda wc: pair_params(*[stack().reference_acquisition(wc.date)] * 2),
+        isce=xml_settings(CFG.isce),
+        geocode=ISCE_GEOCODE,
+        roi=CFG.roi,
+        polarization=CFG.search.polarization,
+        margin_seconds=CFG.orbits.margin_seconds,
+    script:
+        "../scripts/topsapp_xml.py"
+
+
+rule isce_geometry:
+    """topo once for a reference date; its pairs take the files (isce.reuse_geometry)."""
+    input:
+        xml=rules.geometry_xml.output.xml,
+    output:
+        state=os.path.join(GEOMETRY_WORK, "PICKLE", "topo"),
+        metadata=os.path.join(GEOMETRY_WORK, "PICKLE", "topo.xml"),
+    log:
+        ws("logs", "isce_geometry", "{date}.log"),
+    benchmark:
+        ws("benchmarks", "isce_geometry", "{date}.tsv")
+    priority: 2
+    retries: 1
+    conda:
+        "../envs/isce2.yaml"
+    threads: CFG.isce.threads
+    resources:
+        mem_mb=isce_memory("topo"),
+        runtime=isce_runtime("preprocess", "topo"),
+    params:
+        workdir=isce_workdir,
+        topsapp=CFG.isce.topsapp,
+        probe_cache=TOPSAPP_PROBE_CACHE,
+        use_builds=not CONDA_ISCE,
+        margin_seconds=CFG.orbits.margin_seconds,
+    script:
+        "../scripts/isce_geometry.py"
+
+
 for index, group in enumerate(GROUPS):
 
     rule:
@@ -106,6 +168,7 @@ for index, group in enumerate(GROUPS):
                 if index
                 else rules.topsapp_xml.output.xml
             ),
+            geometry=reference_geometry if group.name == "topo" else [],
         output:
             **ISCE_OUT[group.name],
         log:
@@ -157,6 +220,35 @@ rule isce_cleanup:
         "../scripts/isce_cleanup.py"
 
 
+rule isce_geometry_cleanup:
+    """keep: products: a geometry job's files go once every pair of its date is geocoded."""
+    input:
+        geocoded=lambda wc: expand(
+            ISCE_OUT["geocode"]["metadata"],
+            pair=[p.id for p in stack().pairs_by_reference[wc.date]],
+        ),
+    output:
+        os.path.join(GEOMETRY_WORK, CLEANUP_RECORD),
+    log:
+        ws("logs", "isce_geometry_cleanup", "{date}.log"),
+    benchmark:
+        ws("benchmarks", "isce_geometry_cleanup", "{date}.tsv")
+    priority: len(GROUPS) + 1
+    localrule: True
+    conda:
+        "../envs/workflow.yaml"
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=30,
+    params:
+        workdir=isce_workdir,
+        keep=CFG.keep,
+        geo=lambda wc, input: input.geocoded,
+    script:
+        "../scripts/isce_cleanup.py"
+
+
 rule isce:
     """Every pair through topsApp: geocoded products (and cleanup under keep: products)."""
     input:
@@ -167,4 +259,5 @@ rule isce:
             ],
             pair=pair_ids(),
         ),
+        lambda wc: geometry_cleanups(),
     localrule: True

@@ -5,14 +5,18 @@ group left its PICKLE state (and, before preprocess, the zips, the orbits and th
 the pair's intermediates need: isce.min_free_gb), runs
 `topsApp.py topsApp.xml --start=X --end=Y` with OMP_NUM_THREADS = threads and ISCE's output in
 the rule's log, then checks what the group must have written (ISCE often only prints errors). The topsApp
-process's exact CPU time and peak memory go to the group's usage record.
+process's exact CPU time and peak memory go to the group's usage record. isce_topo with
+isce.reuse_geometry takes the reference date's geometry (dinsar.geometry) instead of running
+topo, unless the pair cannot (its log says why).
 """
 
+import logging
 import os
 from pathlib import Path
 
 from _helpers import mock_snakemake, run
 from dinsar.atomic import write_json
+from dinsar.geometry import TAKEN_RECORD, reuse_problem, take_geometry
 from dinsar.isce_run import (
     PAIR_INFO,
     check_after,
@@ -24,6 +28,8 @@ from dinsar.isce_run import (
 )
 from dinsar.records import PairRecord
 from dinsar.topsapp import find_topsapp
+
+log = logging.getLogger("dinsar.isce_step")
 
 
 def main(snakemake):
@@ -39,7 +45,20 @@ def main(snakemake):
         # from the config, not params: changing the figure must not rerun finished pairs
         check_pair_disk(workdir, info, snakemake.config.get("isce", {}).get("min_free_gb"))
     log_file = snakemake.log[0] if len(snakemake.log) else None
-    usage = run_topsapp(topsapp, group, workdir, os.environ, log_file, snakemake.threads)
+    # isce.reuse_geometry: topo from the reference date's geometry job, unless it cannot be
+    taken = snakemake.input.get("geometry")  # <geometry job>/PICKLE/topo.xml
+    geometry = Path(taken).parent.parent if taken else None
+    problem = geometry and reuse_problem(workdir, geometry, info, topsapp)
+    if geometry and not problem:
+        usage = take_geometry(workdir, geometry, topsapp, os.environ, info)
+    else:
+        if problem:
+            log.warning("%s computes its own topo: %s", info.pair, problem)
+        usage = run_topsapp(topsapp, group, workdir, os.environ, log_file, snakemake.threads)
+        usage["reused"] = False
+    if geometry:  # the rules keep the geometry as this pair's input from now on
+        write_json(workdir / TAKEN_RECORD, {"geometry": str(geometry), "reused": not problem,
+                                            "why_not": problem or None})  # fmt: skip
     usage.update(pair=info.pair, bursts=info.bursts, isce2=topsapp.version)
     if log_file:
         # exact CPU and memory of the topsApp process (Snakemake's benchmark files only sample)

@@ -1,4 +1,5 @@
-"""Rule `topsapp_xml`: the pair's topsApp.xml (validated) and our record of the pair.
+"""Rules `topsapp_xml` and `geometry_xml`: the pair's topsApp.xml (validated) and our record of
+the pair; for geometry_xml the reference date as its own secondary (dinsar.geometry).
 
 Reads the SLC zips' annotations to choose the swaths whose bursts cover the ROI, picks each
 date's orbit file from its manifest, and refuses, before anything runs, every topsApp.xml that
@@ -67,6 +68,9 @@ def aux_directory(manifests, date: str) -> str | None:
 
 def main(snakemake):
     params = snakemake.params
+    # a pair, or (rule geometry_xml) a reference date paired with itself for its geometry job
+    wildcards = snakemake.wildcards
+    label = getattr(wildcards, "pair", None) or f"geometry_{wildcards.date}"
     isce = validate_config(snakemake.config).isce
     pol = params.polarization.lower()
     roi = parse_roi(params.roi)
@@ -92,7 +96,7 @@ def main(snakemake):
     lines = merged_lines(ref, chosen, isce.azimuth_looks)
     if lines < ICU_MIN_LINES:
         raise DinsarError(
-            f"pair {snakemake.wildcards.pair}: topsApp keeps {sum(chosen.values())} burst(s) for "
+            f"pair {label}: topsApp keeps {sum(chosen.values())} burst(s) for "
             f"the ROI, about {lines} lines at {isce.azimuth_looks} azimuth looks; ISCE's "
             f"phase-sigma step needs at least {ICU_MIN_LINES} and would write an empty "
             "phsig.cor. Enlarge the ROI along the track (a second burst), or lower "
@@ -137,7 +141,7 @@ def main(snakemake):
     text = render_topsapp_xml(cfg)
     validate_topsapp_xml(text, base_dir=workdir, where=snakemake.output.xml)
     record = PairRecord(
-        pair=snakemake.wildcards.pair,
+        pair=label,
         reference=pair["reference"],
         secondary=pair["secondary"],
         swaths=swaths,

@@ -11,7 +11,8 @@ Contract (other test modules rely on these names):
   test; the server log is cleared when a test takes it.
 * ``asf_session`` - an ``asf_search.ASFSession`` that trusts ``ca_bundle`` (``trust_env`` off).
 
-Also: real network is refused for the whole run (``harness.netguard``), the run is hermetic
+Also: real network is refused for the whole run (``harness.netguard``), children take Ctrl-C
+even when the suite was started with SIGINT ignored (``interruptible_children``), the run is hermetic
 to the user's proxies, CA bundles, .netrc, credentials and HOME (``harness.environment``), and
 asf_search's automatic error reports to ASF are switched off.
 """
@@ -35,11 +36,26 @@ if TYPE_CHECKING:
     import asf_search
 
 
+def interruptible_children() -> None:
+    """Let the processes the tests start take Ctrl-C, however the suite itself was started.
+
+    A shell starts a background job (`make test &`, nohup, some CI runners) with SIGINT
+    ignored, and an ignored signal stays ignored across exec: the Ctrl-C tests' SIGINT would
+    then reach nothing. A handled signal is reset to its default on exec, so handling it here
+    gives every child the terminal's default (and Python's KeyboardInterrupt).
+    """
+    import signal
+
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """Block real network and scrub the environment before collection; silence asf_search's
     error reporting."""
     netguard.install()
     environment.enter_session()
+    interruptible_children()
     try:
         import asf_search
     except ImportError:

@@ -30,7 +30,9 @@ def wait_for(check, what: str, limit: float = 600.0) -> None:
 
 
 def test_ctrl_c_during_a_topsapp_step_is_one_line(tmp_path: Path, searched: Path, inventory: Path) -> None:  # noqa: F811
-    workspace, config = staged(tmp_path, searched, inventory, ["20161007", "20161031"])
+    # the pair's own topo (the geometry job runs topsApp the same way: isce_step's runner)
+    workspace, config = staged(tmp_path, searched, inventory, ["20161007", "20161031"],
+                               reuse_geometry=False)  # fmt: skip
     cmd = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(tmp_path), "--cores", "2",
            *targets_of(workspace, [PAIR]), *ALLOWED, "--configfile", str(write_config(tmp_path, config))]  # fmt: skip
     env = {**environment.clean(), **env_for(DINSAR_DOUBLE_HOLD_AT="topo")}
@@ -141,3 +143,23 @@ def test_sigterm_during_a_topsapp_step_stops_topsapp(tmp_path: Path) -> None:
     assert "Traceback" not in stderr
     assert not children[0].is_running() or children[0].status() == psutil.STATUS_ZOMBIE
     assert "interrupted" in note.read_text()
+
+
+def test_children_take_ctrl_c_even_when_the_suite_was_started_with_it_ignored() -> None:
+    """A shell's background job starts with SIGINT ignored, and exec keeps it ignored: then the
+    Ctrl-C tests above would pass a signal to nothing. conftest undoes that for the children."""
+    probe = (
+        "import signal, subprocess, sys\n"
+        "from conftest import interruptible_children\n"
+        "assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN\n"
+        "interruptible_children()\n"
+        "child = 'import signal; print(signal.getsignal(signal.SIGINT) is signal.default_int_handler)'\n"
+        "print(subprocess.run([sys.executable, '-c', child], capture_output=True, text=True).stdout.strip())\n"
+    )
+    started_ignoring = subprocess.run(
+        [sys.executable, "-c", probe], cwd=Path(__file__).parent, capture_output=True, text=True,
+        env=environment.clean(), preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+        timeout=120, check=False,
+    )  # fmt: skip
+    assert started_ignoring.returncode == 0, started_ignoring.stderr
+    assert started_ignoring.stdout.strip() == "True"

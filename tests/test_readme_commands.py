@@ -59,6 +59,10 @@ NOT_RUN = {
     ".venv/bin/snakemake --profile profiles/slurm --configfile config/myarea.yaml":
         "needs SLURM: tests/test_slurm.py runs it on a single-node cluster",
     ".venv/bin/dinsar login": "asks at a terminal: tests/test_dinsar_run.py runs it on a pty",
+    ".venv/bin/dinsar search --config config/roi.yaml --save saved/roi.geojson":
+        "searches ASF online: test_workflow_plan.py::"
+        "test_dinsar_search_save_keeps_the_baselines_for_an_offline_plan runs it against the "
+        "CMR emulation",
 }  # fmt: skip
 
 

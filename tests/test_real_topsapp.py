@@ -73,7 +73,9 @@ def test_every_pair_ran_through_the_real_topsapp(real_run, real_stack) -> None:
     for group in ("preprocess", "topo", "coregistration", "interferogram", "filter", "unwrap",
                   "geocode"):  # fmt: skip
         assert ran.count(f"isce_{group}") == len(pairs), group
-    log = (real_run["workspace"] / "logs" / "isce_topo" / f"{pairs[0]}.log").read_text()
+    # isce.reuse_geometry (the default): topo once per reference date
+    assert ran.count("isce_geometry") == len({p.split("_")[0] for p in pairs})
+    log = (real_run["workspace"] / "logs" / "isce_coregistration" / f"{pairs[0]}.log").read_text()
     assert "ISCE VERSION = 2.6.5" in log  # the real program, not the double
 
 
@@ -164,7 +166,8 @@ def test_provenance_names_isce_and_the_dem(real_run, real_stack) -> None:
 
 
 def test_usage_records_are_exact(real_run) -> None:
-    usage = sorted((real_run["workspace"] / "logs" / "isce_topo").glob("*.usage.json"))
+    usage = sorted((real_run["workspace"] / "logs" / "isce_geometry").glob("*.usage.json"))
+    usage += sorted((real_run["workspace"] / "logs" / "isce_coregistration").glob("*.usage.json"))
     assert usage
     for path in usage:
         record = json.loads(path.read_text())
@@ -198,8 +201,10 @@ def real_resumed(tmp_path_factory, real_topsapp, real_services, real_stack):
     pair = "_".join(dates)
     env = real_services.user_env(root / "home")
     iso = [f"{d[:4]}-{d[4:6]}-{d[6:]}" for d in dates]
+    # the pair's own topo (isce.reuse_geometry: false): the geometry job's kill is tested below
     config = real_services.config(root / "ws", root / "cache", keep="all", pairs={"sequential": 1},
-                                  dates={"start": iso[0], "end": iso[1]})  # fmt: skip
+                                  dates={"start": iso[0], "end": iso[1]},
+                                  isce={"reuse_geometry": False})  # fmt: skip
     path = write_config(root, config)
     workspace = root / "ws"
     cmd = [str(Path(os.sys.executable).with_name("snakemake")), "-s",
@@ -295,6 +300,11 @@ def test_the_double_writes_what_the_real_topsapp_writes(real_resumed, tmp_path) 
         return {p.name for p in (folder / "PICKLE").iterdir()}
 
     assert pickles(double) == pickles(real)
+    # topo changes none of topsApp's saved state (what isce.reuse_geometry relies on,
+    # dinsar/geometry.py): the TopsProc rendering after topo is the one after verifyDEM
+    for folder in (real, double):
+        topo, verify = (folder / "PICKLE" / f"{step}.xml" for step in ("topo", "verifyDEM"))
+        assert topo.read_bytes() == verify.read_bytes(), folder
 
     def merged(folder: Path) -> dict[str, tuple]:
         out = {}
@@ -354,3 +364,99 @@ def test_isce_reports_the_displaced_orbit_as_its_bperp(real_displaced, real_stac
     assert metadata["pair"]["bperp_m"] == pytest.approx(float(np.mean(values)), abs=1e-6)
     assert "ISCE topsApp computeBaselines" in metadata["pair"]["bperp_source"]
     assert abs(metadata["pair"]["bperp_m"]) == pytest.approx(BASELINE_M, rel=0.02)
+
+
+# --- topo once per reference date (isce.reuse_geometry): the same products as one per pair ----
+
+
+@pytest.fixture(scope="session")
+def real_run_own_topo(tmp_path_factory, real_topsapp, real_services):
+    """The stack of ``real_run`` again with isce.reuse_geometry: false (one topo per pair)."""
+    root = tmp_path_factory.mktemp("real_run_own_topo")
+    config = real_services.config(root / "ws", root / "cache", isce={"reuse_geometry": False})
+    path = write_config(root, config)
+    result = snakemake(root, path, "--cores", "2", env=real_services.user_env(root / "home"),
+                       timeout=4 * 3600)  # fmt: skip
+    assert result.returncode == 0, output_of(result)[-8000:]
+    return {"root": root, "workspace": root / "ws", "result": result}
+
+
+def usage_records(workspace: Path, rule: str) -> dict[str, dict]:
+    return {p.name.split(".")[0]: json.loads(p.read_text())
+            for p in (workspace / "logs" / rule).glob("*.usage.json")}  # fmt: skip
+
+
+def test_reused_geometry_gives_byte_identical_products(real_run, real_run_own_topo) -> None:
+    """Every product file of every pair, byte for byte (metadata.json holds no run-specific
+    field: no timestamp, paths relative to the pair)."""
+    shared, own = real_run["workspace"] / "products", real_run_own_topo["workspace"] / "products"
+    pairs = sorted(p.name for p in own.iterdir() if "_" in p.name)
+    assert pairs == sorted(p.name for p in shared.iterdir() if "_" in p.name) and len(pairs) == 5
+    compared = 0
+    for pair in pairs:
+        files = sorted(p.relative_to(own / pair) for p in (own / pair).rglob("*") if p.is_file())
+        assert {p.relative_to(shared / pair) for p in (shared / pair).rglob("*") if p.is_file()} == set(files)
+        for rel in files:
+            assert (own / pair / rel).read_bytes() == (shared / pair / rel).read_bytes(), (pair, rel)
+            compared += 1
+    assert compared >= 5 * 5
+    # ISCE's own geocoded files too, and the TopsProc state after topo
+    for pair in pairs:
+        for rel in ("merged/filt_topophase.unw.geo", "merged/los.rdr.geo", "merged/topophase.cor.geo",
+                    "PICKLE/topo.xml"):  # fmt: skip
+            mine = (real_run["workspace"] / "work" / pair / rel).read_bytes()
+            theirs = (real_run_own_topo["workspace"] / "work" / pair / rel).read_bytes()
+            assert mine.replace(bytes(real_run["root"]), b"") == theirs.replace(
+                bytes(real_run_own_topo["root"]), b""), (pair, rel)
+
+
+def test_topo_ran_once_per_reference_date(real_run, real_run_own_topo) -> None:
+    """From the exact usage records: a topsApp topo per reference date with reuse, per pair
+    without; every reusing pair took the files (hard links) instead."""
+    pairs = sorted(p.name for p in (real_run["workspace"] / "products").iterdir() if "_" in p.name)
+    references = sorted({p.split("_")[0] for p in pairs})
+    geometry = usage_records(real_run["workspace"], "isce_geometry")
+    assert sorted(geometry) == references and len(references) == 3
+    topo = usage_records(real_run["workspace"], "isce_topo")
+    assert sorted(topo) == pairs and all(r["reused"] for r in topo.values())
+    own = usage_records(real_run_own_topo["workspace"], "isce_topo")
+    assert sorted(own) == pairs and not any(r["reused"] for r in own.values())
+    assert not (real_run_own_topo["workspace"] / "logs" / "isce_geometry").exists()
+    for pair in pairs:
+        log = (real_run["workspace"] / "logs" / "isce_topo" / f"{pair}.log").read_text()
+        assert "topo taken from" in log and "Running step topo" not in log
+    # taking the files costs next to nothing beside the topo it replaces
+    assert max(r["cpu_s"] for r in topo.values()) < 0.1 * min(r["cpu_s"] for r in own.values())
+
+
+def test_keep_products_removed_the_geometry(real_run) -> None:
+    for folder in sorted((real_run["workspace"] / "work" / "geometry").iterdir()):
+        assert not (folder / "geom_reference").exists(), folder
+        assert (folder / "cleanup.json").is_file() and (folder / "PICKLE" / "topo.xml").is_file()
+
+
+ISCE_STATE_COMPARE = """
+import pickle, sys
+import isce  # noqa: F401 - ISCE's classes for the pickles
+(a, root_a), (b, root_b) = (sys.argv[1], sys.argv[2]), (sys.argv[3], sys.argv[4])
+docs = [pickle.load(open(path, "rb")) for path in (a, b)]
+print(repr(docs[0]).replace(root_a, "<root>") == repr(docs[1]).replace(root_b, "<root>"))
+"""
+
+
+def test_isces_processing_document_is_the_same_with_reuse(real_run, real_run_own_topo,
+                                                          real_topsapp) -> None:  # fmt: skip
+    """PICKLE/geocode (kept under keep: products) holds every step's catalog, topo's entries
+    too: with reuse (written by dinsar/isce_topo_state.py) as with the pair's own topo, but for
+    the workspace's path."""
+    pairs = sorted(p.name for p in (real_run["workspace"] / "products").iterdir() if "_" in p.name)
+    for pair in pairs:
+        paths = [str(run["workspace"] / "work" / pair / "PICKLE" / "geocode")
+                 for run in (real_run, real_run_own_topo)]  # fmt: skip
+        result = subprocess.run(
+            [real_topsapp.python, "-c", ISCE_STATE_COMPARE, paths[0], str(real_run["root"]),
+             paths[1], str(real_run_own_topo["root"])],
+            env=real_topsapp.environment(environment.clean(), 1), capture_output=True,
+            text=True, timeout=300, check=False,
+        )  # fmt: skip
+        assert result.stdout.strip().splitlines()[-1:] == ["True"], (pair, result.stderr[-2000:])

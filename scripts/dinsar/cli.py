@@ -21,6 +21,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from . import __version__
 from .atomic import atomic_dir
@@ -82,19 +83,54 @@ def _looks(text: str) -> tuple[int, int]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+# dinsar COMMAND: (its line in `dinsar -h`, its description in `dinsar COMMAND -h`)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "export": (
+        "turn a topsApp run directory into COG products and quicklooks",
+        "Turn a topsApp run directory (with merged/*.geo, reference/IW<n>.xml) into "
+        "Cloud-Optimized GeoTIFFs (LOS displacement in metres, positive towards the satellite; "
+        "phases; coherence and its mask; incidence and azimuth angles) and quicklook PNGs.",
+    ),
+    "search": (
+        "search ASF for a config's scenes and save them for offline planning",
+        "Search ASF for the scenes of a config (roi, dates, search settings) and "
+        "save them with their state vectors, so that a plan made later from the saved search "
+        "(`inventory: FILE` in the config) still has its perpendicular baselines. An asf_search "
+        ".geojson() export has no state vectors: its plan cannot show baselines.",
+    ),
+    "isce2": (
+        "which topsApp.py the workflow runs, and its ISCE2 version",
+        "Find topsApp.py as the workflow does (isce.topsapp, the project's build, "
+        "PATH, $ISCE_HOME) and print the command and its version.",
+    ),
+    "run": (
+        "plan or run the whole workflow for an area and dates (the seed's main.py)",
+        "Write the settings to <workspace>/dinsar_run.yaml and run the Snakemake "
+        "workflow on them (or on --config FILE). With no Earthdata login and a terminal, asks "
+        "for it first (see dinsar login).",
+    ),
+    "login": (
+        "check the Earthdata login; at a terminal, ask for it and save it to ~/.netrc",
+        "Check the Earthdata credentials the workflow would use against Earthdata "
+        "Login. With none and a terminal, ask for the user and password (not shown), check "
+        "them, and with your yes add them to ~/.netrc (mode 600).",
+    ),
+}
+
+
+def _subcommand(sub: Any, name: str) -> argparse.ArgumentParser:
+    help_text, description = COMMANDS[name]
+    parser: argparse.ArgumentParser = sub.add_parser(name, help=help_text, description=description)
+    return parser
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="dinsar", description="dInSAR-Toolkit command line.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    export = sub.add_parser(
-        "export",
-        help="turn a topsApp run directory into COG products and quicklooks",
-        description="Turn a topsApp run directory (with merged/*.geo, reference/IW<n>.xml) into "
-        "Cloud-Optimized GeoTIFFs (LOS displacement in metres, positive towards the satellite; "
-        "phases; coherence and its mask; incidence and azimuth angles) and quicklook PNGs.",
-    )
+    export = _subcommand(sub, "export")
     export.add_argument("workdir", type=Path, help="topsApp run directory (holds merged/)")
     export.add_argument("outdir", type=Path, help="directory for the products (created)")
     export.add_argument("--reference-point", type=_reference_point, default=None,
@@ -111,37 +147,19 @@ def build_parser() -> argparse.ArgumentParser:
                         "(Sentinel-1: 0.05546576)")  # fmt: skip
     export.add_argument("--no-quicklooks", action="store_true", help="write the rasters only")
 
-    search = sub.add_parser(
-        "search",
-        help="search ASF for a config's scenes and save them for offline planning",
-        description="Search ASF for the scenes of a config (roi, dates, search settings) and "
-        "save them with their state vectors, so that a plan made later from the saved search "
-        "(`inventory: FILE` in the config) still has its perpendicular baselines. An asf_search "
-        ".geojson() export has no state vectors: its plan cannot show baselines.",
-    )
+    search = _subcommand(sub, "search")
     search.add_argument("--config", type=Path, required=True, metavar="FILE",
                         help="the config to search for (e.g. config/roi.yaml)")  # fmt: skip
     search.add_argument("--save", type=Path, required=True, metavar="FILE",
                         help="the inventory to write (GeoJSON, e.g. saved/roi.geojson)")  # fmt: skip
 
-    isce2 = sub.add_parser(
-        "isce2",
-        help="which topsApp.py the workflow runs, and its ISCE2 version",
-        description="Find topsApp.py as the workflow does (isce.topsapp, the project's build, "
-        "PATH, $ISCE_HOME) and print the command and its version.",
-    )
+    isce2 = _subcommand(sub, "isce2")
     isce2.add_argument("--topsapp", default=None, metavar="COMMAND",
                        help="the isce.topsapp setting to check (default: none)")  # fmt: skip
     isce2.add_argument("--need", action="store_true",
                        help="exit 3 unless it is ISCE2 >= 2.6.5 (make builds ISCE2 then)")  # fmt: skip
 
-    run = sub.add_parser(
-        "run",
-        help="plan or run the whole workflow for an area and dates (the seed's main.py)",
-        description="Write the settings to <workspace>/dinsar_run.yaml and run the Snakemake "
-        "workflow on them (or on --config FILE). With no Earthdata login and a terminal, asks "
-        "for it first (see dinsar login).",
-    )
+    run = _subcommand(sub, "run")
     run.add_argument("--config", type=Path, default=None, metavar="FILE",
                      help="run an existing config file instead of the options below")  # fmt: skip
     run.add_argument("--roi", default=None, help='WKT polygon, e.g. "POLYGON ((129.2 42.2, ...))"')
@@ -159,13 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--plan-only", action="store_true",
                      help="search and plan only (writes <workspace>/plan/)")  # fmt: skip
 
-    login = sub.add_parser(
-        "login",
-        help="check the Earthdata login; at a terminal, ask for it and save it to ~/.netrc",
-        description="Check the Earthdata credentials the workflow would use against Earthdata "
-        "Login. With none and a terminal, ask for the user and password (not shown), check "
-        "them, and with your yes add them to ~/.netrc (mode 600).",
-    )
+    login = _subcommand(sub, "login")
     login.add_argument("--config", type=Path, default=None, metavar="FILE",
                        help="take download.edl_host, asf_auth_host and network.ca_bundle "
                        "from this config")  # fmt: skip

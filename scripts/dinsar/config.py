@@ -389,6 +389,13 @@ class Isce(_Section):
     threads: PositiveInt = Field(
         default=4, description="OpenMP threads per topsApp step", json_schema_extra=KEEPS_PAIRS
     )
+    reuse_geometry: bool = Field(
+        default=True,
+        description="topo once per reference date (the isce_geometry job): the pairs that share "
+        "a reference date take its geom_reference files instead of computing them again; "
+        "false = one topo per pair",
+        json_schema_extra=KEEPS_PAIRS,
+    )
     min_free_gb: Literal["auto"] | Annotated[float, Field(ge=0)] = Field(
         default="auto",
         description="free disk a pair needs before its topsApp run starts: auto = its bursts x "

@@ -28,6 +28,7 @@ import requests
 from requests.auth import AuthBase, HTTPBasicAuth
 
 from . import __version__
+from .atomic import atomic_path
 from .errors import DinsarError
 from .net import pin_ca_bundle
 
@@ -303,16 +304,11 @@ def write_netrc(path: Path, machine: str, username: str, password: str) -> Path:
     existing = path.read_text() if path.exists() else ""
     if existing and not existing.endswith("\n"):
         existing += "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
+    with atomic_path(path, shared=True) as temporary:
+        # created mode 600 (not chmod-ed after), so the secret is never in a readable file
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as handle:
             handle.write(f"{existing}machine {machine}\n  login {username}\n  password {password}\n")
-        os.chmod(temporary, 0o600)
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+        os.chmod(temporary, 0o600)  # an existing leftover of that name keeps its mode otherwise
     log.info("wrote machine %s for Earthdata user %r to %s (mode 600)", machine, username, path)
     return path

@@ -85,7 +85,10 @@ class IsceRunError(DinsarError):
     """A topsApp step cannot run, failed, or did not leave what it should."""
 
 
-def group(name: str) -> StepGroup:
+def group(name: str | StepGroup) -> StepGroup:
+    """A row of GROUPS by name (a StepGroup outside the table, e.g. the geometry job, as is)."""
+    if isinstance(name, StepGroup):
+        return name
     try:
         return GROUP_BY_NAME[name]
     except KeyError:
@@ -252,7 +255,7 @@ def pair_bursts(info_path: str | Path, fallback: int) -> int:
 # --- the command --------------------------------------------------------------------------------
 
 
-def step_command(base: Sequence[str], group_name: str) -> list[str]:
+def step_command(base: Sequence[str], group_name: str | StepGroup) -> list[str]:
     """``<topsApp> topsApp.xml --start=X --end=Y`` as an argument list (the '=' is required)."""
     g = group(group_name)
     return [*base, "topsApp.xml", f"--start={g.first}", f"--end={g.last}"]
@@ -274,7 +277,7 @@ def check_resume_state(workdir: str | Path, group_name: str) -> None:
         )
 
 
-def run_topsapp(topsapp: TopsApp, group_name: str, workdir: str | Path, env: Mapping[str, str],
+def run_topsapp(topsapp: TopsApp, group_name: str | StepGroup, workdir: str | Path, env: Mapping[str, str],
                 log_path: str | Path | None, threads: int) -> dict[str, float]:  # fmt: skip
     """Run one step group in the pair directory; ISCE's output goes to the log (appended).
 
@@ -319,7 +322,7 @@ def run_topsapp(topsapp: TopsApp, group_name: str, workdir: str | Path, env: Map
         if log_path:
             sink.close()
     record = {
-        "group": group_name,
+        "group": group(group_name).name,
         "wall_s": round(time.monotonic() - started, 3),
         "user_s": round(usage.ru_utime, 3),
         "system_s": round(usage.ru_stime, 3),

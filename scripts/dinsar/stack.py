@@ -89,6 +89,16 @@ class Stack:
                 return acq
         raise KeyError(f"no usable date has the SAFE {name}")
 
+    @cached_property
+    def pairs_by_reference(self) -> dict[str, list[Pair]]:
+        """The pairs of each reference date (the dates that have a geometry job)."""
+        dates = dict.fromkeys(p.reference for p in self.pairs)
+        return {date: [p for p in self.pairs if p.reference == date] for date in dates}
+
+    def reference_acquisition(self, date: str) -> Acquisition:
+        pair = self.pairs_by_reference[date][0]
+        return self.acquisition(pair.track, date)
+
     def pair_acquisitions(self, pair_id: str) -> tuple[Acquisition, Acquisition]:
         pair = self.pair_by_id[pair_id]
         return self.acquisition(pair.track, pair.reference), self.acquisition(

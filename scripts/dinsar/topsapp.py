@@ -341,6 +341,26 @@ def compatibility_error(problems: Sequence[str], topsapp: TopsApp) -> str:
     )
 
 
+def interpreter(topsapp: TopsApp) -> list[str] | None:
+    """The Python that runs ISCE's own code for this topsApp (to write its saved state, which
+    holds ISCE's classes): the build's interpreter; for a topsApp.py run as it is, the one its
+    ``#!`` line names, or the ``python`` before it; None for another command (a container),
+    whose interpreter the workflow cannot reach."""
+    if topsapp.python:
+        return [topsapp.python]
+    command = topsapp.command
+    if len(command) == 2 and command[1].endswith(".py") and Path(command[0]).name.startswith("python"):
+        return [command[0]]
+    if len(command) == 1 and command[0].endswith(".py"):
+        try:
+            first = Path(command[0]).open("rb").readline().decode(errors="replace").strip()
+        except OSError:
+            return None
+        if first.startswith("#!") and "python" in first:
+            return first[2:].split()
+    return None
+
+
 def to_record(topsapp: TopsApp) -> dict[str, Any]:
     return asdict(topsapp)
 
