@@ -9,12 +9,17 @@ bucket; the DEM is the stack's file. No topsApp runs here (`stage` ends before i
 
 from __future__ import annotations
 
+import hashlib
+import os
+import zipfile
 from pathlib import Path
 
 import pytest
 
 from harness import environment
-from workflow_runner import executed_rules, output_of, snakemake, write_config
+from harness.joblog import parse
+from harness.kill_loop import kill_and_rerun
+from workflow_runner import REPO, SNAKEMAKE, executed_rules, output_of, snakemake, write_config
 
 
 @pytest.fixture
@@ -155,7 +160,6 @@ def test_two_workspaces_share_the_burst_cache(services, tmp_path) -> None:
 def test_sigkill_during_burst_staging_then_the_same_command(services, tmp_path) -> None:
     """SIGKILL of the whole process tree while burst downloads hang, then the same command (no
     --unlock, no cleanup): the run completes, every burst whole, nothing half-done left."""
-    import os
     import signal
     import subprocess
     import time
@@ -164,7 +168,6 @@ def test_sigkill_during_burst_staging_then_the_same_command(services, tmp_path) 
     from dinsar.inventory import load_saved_search
     from dinsar.safe import read_safe
     from harness.server import Fault
-    from workflow_runner import REPO, SNAKEMAKE
 
     config = burst_config(services, tmp_path)
     env = services.user_env(tmp_path / "home")
@@ -196,3 +199,116 @@ def test_sigkill_during_burst_staging_then_the_same_command(services, tmp_path) 
     for safe in (tmp_path / "ws" / "safe").glob("*.zip"):
         (swath,) = read_safe(safe, "vv").swaths.values()
         assert len(swath.bursts) == 2
+
+
+@pytest.mark.slow
+def test_twenty_kills_during_burst_staging_then_identical_files(services, tmp_path) -> None:
+    """The reliability loop of the SLC route (test_reliability_kill.py, harness.kill_loop) over
+    burst mode's own jobs: SIGKILL of the whole tree at 20 seeded moments of `stage` (burst
+    downloads, metadata, SAFE assembly, orbits, DEM), the same command each time; then every
+    burst byte-identical to an uninterrupted run's, every SAFE with the same members, nothing
+    half-written left, and no completed job started again."""
+    seed = int(os.environ.get("DINSAR_KILL_SEED", "20240607"))
+
+    def run_dir(name: str) -> tuple[Path, Path, dict]:
+        root = tmp_path / name
+        return root, burst_config(services, root), services.user_env(root / "home")
+
+    def contents(root: Path) -> dict[str, str]:
+        """The bursts' bytes, and per SAFE its members' CRCs (the zip's own dates are the run's)."""
+        out = {f"bursts/{p.name}": hashlib.sha256(p.read_bytes()).hexdigest()
+               for p in sorted((root / "cache" / "bursts").iterdir())}  # fmt: skip
+        for safe in sorted((root / "ws" / "safe").iterdir()):
+            with zipfile.ZipFile(safe) as archive:
+                assert archive.testzip() is None, safe
+                out[f"safe/{safe.name}"] = hashlib.sha256(repr(sorted(
+                    (i.filename, i.CRC, i.file_size) for i in archive.infolist())).encode()).hexdigest()  # fmt: skip
+        return out
+
+    plain_root, plain_config, plain_env = run_dir("run_plain")
+    plain = stage(services, plain_root, plain_config, plain_env)
+    assert plain.returncode == 0, output_of(plain)[-5000:]
+    total = len([j for j in parse(output_of(plain)).started if j.rule != "all"])
+
+    root, config, env = run_dir("run_kills")
+    command = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(root), "stage", "-c2",
+               "--configfile", str(config)]  # fmt: skip
+    loop = kill_and_rerun(command, env, root, total_jobs=total, kills=20, seed=seed)
+    print(f"\n{len(loop.outputs)} runs (seed {seed}), {loop.stale_locks_removed} stale locks "
+          f"removed, {loop.rechecks} preflight rechecks\n{loop.summary()}")  # fmt: skip
+    assert loop.final_code == 0, loop.final_text[-6000:]
+    assert len(loop.kills) == 20
+    assert loop.reruns_of_complete == [], "\n".join(loop.reruns_of_complete) + "\n" + loop.summary()
+    # the kills hit burst mode's own jobs, not only the ones both routes share
+    assert {"download_burst", "burst_safe"} & set(loop.hit), loop.summary()
+    assert loop.stale_locks_removed >= loop.kills_after_a_job_started
+    expected, got = contents(plain_root), contents(root)
+    assert sorted(got) == sorted(expected), "a different set of bursts or SAFEs"
+    assert [k for k in expected if expected[k] != got[k]] == []
+    # nothing half-written: no .part, no temporary of an atomic write, no assembly work folder
+    leftovers = [p for p in (root / "cache").rglob("*") if p.name.endswith(".part")]
+    leftovers += [p for p in (root / "ws" / "safe").iterdir() if p.name.startswith(".")]
+    assert leftovers == []
+    assert "Nothing to be done" in output_of(
+        snakemake(root, config, "stage", "-n", env=env, timeout=300)
+    )
+
+
+def test_ctrl_c_during_burst_downloads_is_one_line_per_job_then_the_same_command(
+    services, tmp_path
+) -> None:
+    """Ctrl-C (SIGINT to the whole process group, as a terminal sends it) while burst downloads
+    hang: each interrupted job says so in one line, no traceback, no burst under its final name
+    half-written; the same command then completes."""
+    import signal
+    import subprocess
+    import time
+
+    from dinsar.burst_staging import tiff_problem
+    from dinsar.errors import INTERRUPTED
+    from dinsar.inventory import load_saved_search
+    from harness.server import Fault
+
+    config = burst_config(services, tmp_path)
+    env = services.user_env(tmp_path / "home")
+    for _ in range(4):  # the first downloads hang (a slow server) until the Ctrl-C
+        services.earthdata.faults.push(Fault(delay=60))
+    with open(tmp_path / "out.txt", "w") as out, open(tmp_path / "err.txt", "w") as err:
+        run = subprocess.Popen(
+            [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(tmp_path), "stage", "-c2",
+             "--configfile", str(config)],
+            env=env, stdout=out, stderr=err, start_new_session=True,
+        )  # fmt: skip
+        try:
+            logs = tmp_path / "ws" / "logs" / "download_burst"
+            deadline = time.monotonic() + 300
+            while run.poll() is None and not (logs.is_dir() and any(logs.iterdir())):
+                assert time.monotonic() < deadline, "no burst download started"
+                time.sleep(0.2)
+            time.sleep(1.0)
+            assert run.poll() is None, (tmp_path / "err.txt").read_text()[-3000:]
+            os.killpg(run.pid, signal.SIGINT)  # Ctrl-C
+            run.wait(timeout=300)
+        finally:
+            if run.poll() is None:
+                os.killpg(run.pid, signal.SIGKILL)
+                run.wait()
+    services.earthdata.faults.clear()
+    stderr = (tmp_path / "err.txt").read_text()
+    text = (tmp_path / "out.txt").read_text() + stderr
+    assert run.returncode != 0
+    assert "Traceback" not in text and "KeyboardInterrupt" not in text, text[-5000:]
+    ours = [line for line in stderr.splitlines() if line.startswith("dInSAR-Toolkit:")]
+    interrupted = [line for line in ours if line.endswith(INTERRUPTED)]
+    assert interrupted and any("rule download_burst" in line for line in interrupted), stderr[-3000:]
+    # nothing else of ours but the line naming the topsApp found (printed at every start)
+    assert [line for line in ours if line not in interrupted and " topsApp: " not in line] == []
+    cache = tmp_path / "cache" / "bursts"
+    for burst in load_saved_search(tmp_path / "bursts.geojson"):  # whole, or not under its name
+        path = cache / burst.filename
+        assert not path.exists() or tiff_problem(path, burst.bytes) is None
+    result = stage(services, tmp_path, config, env)
+    assert result.returncode == 0, output_of(result)[-4000:]
+    for burst in load_saved_search(tmp_path / "bursts.geojson"):
+        assert tiff_problem(cache / burst.filename, burst.bytes) is None
+    assert not list(cache.glob("*.part")) and not list((tmp_path / "ws" / "safe").glob(".*"))

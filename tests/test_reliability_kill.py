@@ -8,23 +8,21 @@ the smallest full run: search -> plan -> preflight -> downloads (one date's scen
 002.36 product, so AUX_CAL is fetched too) -> orbits -> DEM -> topsApp.xml -> the seven topsApp
 step groups (test double) -> cleanup -> export -> quicklooks -> stack summary -> report table.
 
-Kill moments (seed ``DINSAR_KILL_SEED``, default below): a quarter of the kills land at a random
-time after the start (parsing, DAG, lock, first jobs); the others wait until a random number of
-the workflow's jobs are complete (spread over the whole run) and then a random 0-0.8 s more, so
-kills hit every stage. Snakemake and everything it started are in one new session: os.killpg.
+Kill moments (seed ``DINSAR_KILL_SEED``, default below): harness.kill_loop. Burst mode's loop,
+over its staging: test_burst_workflow.py.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import random
 import time
 from pathlib import Path
 
 import pytest
 
-from harness.joblog import LiveRun, incomplete_marked, parse
+from harness.joblog import parse
+from harness.kill_loop import kill_and_rerun
 from harness.pipeline import serve_window, user_setup
 from workflow_runner import REPO, SNAKEMAKE, output_of, snakemake, write_config
 
@@ -34,7 +32,6 @@ SEED = int(os.environ.get("DINSAR_KILL_SEED", "20240607"))
 KILLS = 20
 START, END = "2016-10-07", "2016-10-31"  # 2 dates (one slice each), 1 pair
 AUX_DATE = "20161007"  # its scene becomes an IPF 002.36 product: the AUX_CAL job runs too
-STARTUP_KILL_SHARE = 0.25
 # Files whose content depends on the run's history or clock, not on its inputs: logs,
 # Snakemake's benchmarks, the plan summary's "still to download" (the cache when the plan job
 # ran: before or after the downloads, also without kills), the preflight's free-space figure
@@ -71,10 +68,6 @@ def fingerprint(base: Path) -> dict[str, str]:
     return out
 
 
-def running_rules(log) -> list[str]:
-    return sorted(j.rule for j in log.unfinished_jobs() if j.rule != "all")
-
-
 @pytest.fixture
 def services(cmr, earthdata, orbit_bucket, dem_tiles, https_server, shared_dir):
     return serve_window(START, END, cmr=cmr, earthdata=earthdata, orbit_bucket=orbit_bucket,
@@ -103,86 +96,19 @@ def test_twenty_kills_then_identical_products(
     total = len([j for j in parse(output_of(reference)).started if j.rule != "all"])
 
     base, user, config = setup("run_kills")
-    rng = random.Random(SEED)
-    # a target leaves at least one job to run: the last ones take a few seconds each, longer
-    # than the random delay after the target is reached
-    targets = sorted(rng.randrange(1, total - 1) for _ in range(KILLS))
-    done: dict[tuple, str] = {}  # job key -> how we know it completed
-    reruns_of_complete: list[str] = []
-    preflight_rechecks = 0
-    kills: list[str] = []
-    hit: dict[str, int] = {}
-
-    def check_and_record(index: int, log, killed: bool) -> None:
-        nonlocal preflight_rechecks
-        for job in log.started:
-            if job.rule == "all" or job.key not in done:
-                continue
-            if job.rule == "preflight":
-                # by design: the credential and disk check (no data) repeats in every run that
-                # still has SLCs to download
-                preflight_rechecks += 1
-                continue
-            reruns_of_complete.append(f"run {index}: {job.rule} {job.outputs} ({done[job.key]})")
-        for job in log.finished_jobs():
-            done[job.key] = f"finished in run {index}"
-        if killed:
-            marked = incomplete_marked(base)
-            for job in log.unfinished_jobs():
-                if job.outputs and all(Path(p).exists() and p not in marked for p in job.outputs):
-                    done[job.key] = f"outputs complete before the kill in run {index}"
-
-    outputs: list[str] = []
     started = time.monotonic()
-    for index, target in enumerate(targets):
-        run = LiveRun(command(base, config), user.env)
-        if rng.random() < STARTUP_KILL_SHARE:
-            mode = "at a random time"
-            at = rng.uniform(0.2, 6.0)
-            run.wait_for(lambda r, at=at: time.monotonic() - r.started_at >= at, timeout=60)
-        else:
-            mode = f"after {target} of {total} jobs"
-
-            def progressed(r: LiveRun, target: int = target) -> bool:
-                log = r.log()
-                complete = {j.key for j in log.finished_jobs()} | set(done)
-                return len(complete) >= target and bool(running_rules(log))
-
-            assert run.wait_for(progressed, timeout=300) or not run.running(), run.text[-3000:]
-            time.sleep(rng.uniform(0.0, 0.8))
-        if not run.running():
-            code = run.finish()
-            pytest.fail(f"run {index} ended by itself (exit {code}) before kill {index + 1}:\n"
-                        + "\n".join(kills) + "\n" + run.text[-5000:])  # fmt: skip
-        at = time.monotonic() - run.started_at
-        log_before = run.log()
-        survivors = run.kill_tree()
-        assert survivors == [], f"processes survived the kill: {survivors}"
-        log = parse(run.text)
-        rules = running_rules(log) or ["(no job started yet)"]
-        for rule in set(rules):
-            hit[rule] = hit.get(rule, 0) + 1
-        kills.append(f"kill {index + 1}: {mode}, {at:.1f} s in, running {', '.join(rules)}")
-        assert len(log.started) >= len(log_before.started)
-        check_and_record(index, log, killed=True)
-        outputs.append(run.text)
-
-    final = LiveRun(command(base, config), user.env)
-    code = final.finish()
-    assert code == 0, final.text[-6000:]
-    check_and_record(KILLS, final.log(), killed=False)
-    outputs.append(final.text)
+    loop = kill_and_rerun(command(base, config), user.env, base, total_jobs=total, kills=KILLS,
+                          seed=SEED)  # fmt: skip
+    assert loop.final_code == 0, loop.final_text[-6000:]
     loop_s = time.monotonic() - started
-    unlocked = sum(text.count("removed the lock left by a run that was killed") for text in outputs)
-    summary = "\n".join(kills) + f"\nstages hit: {dict(sorted(hit.items()))}"
     print(
         f"\nreference run {reference_s:.0f} s, kill loop {loop_s:.0f} s (seed {SEED}), "
-        f"{len(outputs)} runs, {unlocked} stale locks removed, {preflight_rechecks} preflight "
-        f"rechecks\n{summary}"
+        f"{len(loop.outputs)} runs, {loop.stale_locks_removed} stale locks removed, "
+        f"{loop.rechecks} preflight rechecks\n{loop.summary()}"
     )
 
-    assert len(kills) == KILLS
-    assert reruns_of_complete == [], "\n".join(reruns_of_complete) + "\n" + summary
+    assert len(loop.kills) == KILLS
+    assert loop.reruns_of_complete == [], "\n".join(loop.reruns_of_complete) + "\n" + loop.summary()
     # every completed job of the reference run is complete here too; nothing left to do
     assert "Nothing to be done" in output_of(
         snakemake(base, config, "-n", env=user.env, timeout=300)
@@ -199,4 +125,4 @@ def test_twenty_kills_then_identical_products(
         zip_path = base / "shared_cache" / "slc" / f"{name}.zip"
         assert not zip_path.exists() or zip_path.read_bytes() == product.data
     # a kill leaves Snakemake's lock behind: every rerun after one removed it (no --unlock)
-    assert unlocked >= KILLS - sum("(no job started yet)" in k for k in kills)
+    assert loop.stale_locks_removed >= loop.kills_after_a_job_started
