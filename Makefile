@@ -11,19 +11,20 @@ GDAL_STAMP := $(VENV)/.gdal
 
 .PHONY: run plan stage test test-fast test-real lint isce2 isce2-if-needed clean-isce2 clean-venv
 
-$(STAMP): pyproject.toml
+# GDAL's Python bindings for the venv, built against the system's libgdal (PyPI's newest
+# bindings refuse an older libgdal); installed before the package, since burst2safe (burst
+# mode) requires them and pip would otherwise fetch the newest
+$(GDAL_STAMP):
+	@command -v gdal-config >/dev/null || bash envs/system-packages.sh
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
-	touch $(STAMP)
-
-# GDAL's Python bindings for the venv, built against the system's libgdal (PyPI's newest
-# bindings refuse an older libgdal); burst2safe and MintPy read GeoTIFFs through them
-$(GDAL_STAMP): $(STAMP)
-	@command -v gdal-config >/dev/null || bash envs/system-packages.sh
 	$(BIN)/pip install --quiet numpy setuptools wheel
 	$(BIN)/pip install --quiet --no-build-isolation "GDAL==$$(gdal-config --version)"
 	touch $(GDAL_STAMP)
+
+$(STAMP): pyproject.toml $(GDAL_STAMP)
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
 
 # ISCE2 2.6.5 built from its source release, outside the clone (a second run does nothing)
 isce2:
@@ -50,7 +51,7 @@ test: isce2-if-needed $(GDAL_STAMP)
 	$(BIN)/python -m pytest
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m 'not slow and not slurm and not real'
+	$(BIN)/python -m pytest -m 'not slow and not slurm and not real and not real_heavy'
 
 # the real-topsApp proofs that need many more runs than CI affords (results: tests/REAL.md)
 test-real: isce2-if-needed $(GDAL_STAMP)
