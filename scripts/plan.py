@@ -57,7 +57,11 @@ def main(snakemake):
         cached_bytes=cached_bytes(cfg, stack),
         isce=snakemake.params.isce,
         cpu=estimate_cpu(
-            len(pairs), bursts_per_pair(stack, roi), cfg.isce.range_looks, cfg.isce.azimuth_looks
+            len(pairs),
+            bursts_per_pair(stack, roi),
+            cfg.isce.range_looks,
+            cfg.isce.azimuth_looks,
+            references=len(stack.pairs_by_reference) if cfg.isce.reuse_geometry else None,
         ),
     )
     write_text(snakemake.output.summary, text)

@@ -18,6 +18,7 @@ from shapely.geometry import MultiPolygon, Polygon
 from . import disk
 from .atomic import atomic_path
 from .burst_set import burst_label, full_slc_bytes
+from .geometry import expected_cpu_ratio
 from .inventory import Burst
 from .isce_run import GROUPS, cpu_seconds
 from .stack import Stack
@@ -102,6 +103,8 @@ class CpuEstimate:
     bursts_per_pair: int
     seconds_per_group: dict[str, float]  # CPU-seconds of one pair, per ISCE step group
     n_pairs: int
+    # isce.reuse_geometry: the reference dates, each with one geometry job (topo once)
+    references: int | None = None
 
     @property
     def per_pair(self) -> float:
@@ -109,19 +112,24 @@ class CpuEstimate:
 
     @property
     def total(self) -> float:
-        return self.per_pair * self.n_pairs
+        if not self.references or not self.n_pairs:
+            return self.per_pair * self.n_pairs
+        ratio = expected_cpu_ratio(self.n_pairs, self.references, self.seconds_per_group)
+        return ratio * self.per_pair * self.n_pairs
 
 
-def estimate_cpu(n_pairs: int, bursts: int, range_looks: int,
-                 azimuth_looks: int) -> CpuEstimate:  # fmt: skip
+def estimate_cpu(n_pairs: int, bursts: int, range_looks: int, azimuth_looks: int,
+                 references: int | None = None) -> CpuEstimate:  # fmt: skip
     """CPU time of topsApp per pair from the calibrated model, for ``bursts`` per pair
-    (``bursts_per_pair``)."""
+    (``bursts_per_pair``); with ``references`` (isce.reuse_geometry), topo once per reference
+    date (dinsar.geometry.expected_cpu_ratio, the one model of that saving)."""
     return CpuEstimate(
         bursts_per_pair=bursts,
         seconds_per_group={
             g.name: cpu_seconds(g.name, bursts, range_looks, azimuth_looks) for g in GROUPS
         },
         n_pairs=n_pairs,
+        references=references,
     )
 
 
@@ -136,10 +144,12 @@ def human_duration(seconds: float) -> str:
 def cpu_lines(cpu: CpuEstimate) -> list[str]:
     heaviest = sorted(cpu.seconds_per_group.items(), key=lambda kv: -kv[1])[:2]
     parts = ", ".join(f"{name} {human_duration(secs)}" for name, secs in heaviest)
+    reuse = (f" with topo once per reference date ({cpu.references} geometry job(s), "
+             "isce.reuse_geometry)" if cpu.references else "")  # fmt: skip
     return [
         f"  estimated CPU time (topsApp): ~{human_duration(cpu.per_pair)} per pair "
         f"({cpu.bursts_per_pair} bursts; {parts}), ~{human_duration(cpu.total)} for "
-        f"{cpu.n_pairs} pair(s)",
+        f"{cpu.n_pairs} pair(s){reuse}",
         "    calibrated with the real topsApp 2.6.5 (dinsar.isce_run.CPU_S_PER_BURST); SNAPHU "
         "can take far longer on decorrelated scenes",
     ]
