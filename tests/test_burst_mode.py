@@ -341,3 +341,38 @@ def test_burst_search_through_the_emulated_cmr(cmr, ca_bundle: str, shared_dir: 
     with pytest.raises(SearchError, match="no Sentinel-1 IW SLC scenes found"):
         run_search(slc, tmp_path / "s.geojson", tmp_path / "d.csv")
 
+
+
+def test_auto_follows_a_saved_search_and_falls_back_to_slc_where_asf_has_no_burst(
+    cmr, ca_bundle: str, shared_dir: Path, tmp_path: Path, caplog
+) -> None:
+    """download.mode auto (the default): a saved search of one kind decides the mode; a live
+    search for a small area asks for bursts first, and where ASF holds none for the area and
+    dates (here: the emulated CMR holds only the path-13 SLC stack), it says so and asks for
+    whole SLCs."""
+    from fixture_scenes import TEST_ROI
+
+    assert validate_config({"roi": TEST_ROI, "dates": DATES}).download.mode == "auto"
+    # a saved burst search plans as bursts, a saved SLC search as scenes, the area aside
+    export = write_asf_export(shared_dir, tmp_path / "slc_export.geojson")
+    slc_cfg = validate_config({"workspace": str(tmp_path / "a"), "roi": TEST_ROI,
+                               "dates": {"start": "2016-09-01", "end": "2017-03-01"},
+                               "inventory": str(export)})  # fmt: skip
+    slc = run_search(slc_cfg, tmp_path / "a.geojson", tmp_path / "a.csv")
+    assert slc.bursts is None and not any(isinstance(s, Burst) for s in slc.scenes)
+    saved = tmp_path / "bursts.geojson"
+    write_inventory(real_bursts(shared_dir), saved, {"source": "test"})
+    burst_cfg = validate_config({"workspace": str(tmp_path / "b"), "roi": BURST_ROI,
+                                 "dates": DATES, "inventory": str(saved)})  # fmt: skip
+    bursts = run_search(burst_cfg, tmp_path / "b.geojson", tmp_path / "b.csv")
+    assert bursts.bursts and all(isinstance(s, Burst) for s in bursts.scenes)
+    # live: the burst query first, then the SLC query, and the run says why
+    live = validate_config({"workspace": str(tmp_path / "c"), "roi": TEST_ROI,
+                            "dates": {"start": "2016-09-01", "end": "2017-03-01"},
+                            "search": {"host": cmr.host}, "network": {"ca_bundle": ca_bundle}})  # fmt: skip
+    with caplog.at_level("WARNING", logger="dinsar.search"):
+        found = run_search(live, tmp_path / "c.geojson", tmp_path / "c.csv")
+    assert found.bursts is None and len(found.scenes) >= 8
+    assert "ASF holds no burst of the area for these dates; searching whole SLC scenes" in caplog.text
+    asked_bursts = [any("BURST" in v for _, v in q.params) for q in cmr.received]
+    assert asked_bursts[0] and not asked_bursts[-1], asked_bursts  # bursts first, then SLCs

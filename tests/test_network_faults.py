@@ -83,7 +83,7 @@ def search_case(env: dict[str, Any]) -> Case:
 
     return Case(
         pattern=re.compile(r"/search/granules.*"),
-        call=lambda: search_asf(cfg, wkt.loads(TEST_ROI)),
+        call=lambda: search_asf(cfg, wkt.loads(TEST_ROI), bursts=False),
         check=check,
         message=rf"ASF search at https://{re.escape(cmr.host)} .*(inventory:|network\.timeout)",
     )

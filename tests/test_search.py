@@ -41,7 +41,7 @@ def expected_granules(shared_dir: Path) -> set[str]:
 
 
 def test_search_returns_the_intersecting_scenes(cmr, ca_bundle, tmp_path, shared_dir) -> None:
-    scenes = search_asf(config(cmr.host, ca_bundle, tmp_path), wkt.loads(TEST_ROI))
+    scenes = search_asf(config(cmr.host, ca_bundle, tmp_path), wkt.loads(TEST_ROI), bursts=False)
     assert {s.granule for s in scenes} == expected_granules(shared_dir)
     assert all(
         s.baseline and s.baseline["stateVectors"]["positions"]["prePosition"] for s in scenes
@@ -105,7 +105,7 @@ def test_a_finished_search_is_current_only_for_its_own_config(cmr, ca_bundle, tm
 def test_transient_faults_are_retried(cmr, ca_bundle, tmp_path, shared_dir, inject, caplog) -> None:
     inject(cmr)
     with caplog.at_level(logging.WARNING, logger="dinsar"):
-        scenes = search_asf(config(cmr.host, ca_bundle, tmp_path), wkt.loads(TEST_ROI))
+        scenes = search_asf(config(cmr.host, ca_bundle, tmp_path), wkt.loads(TEST_ROI), bursts=False)
     assert {s.granule for s in scenes} == expected_granules(shared_dir)
     assert cmr.faults.pending() == 0
 
@@ -113,7 +113,7 @@ def test_transient_faults_are_retried(cmr, ca_bundle, tmp_path, shared_dir, inje
 def test_persistent_failure_names_the_service_and_what_to_do(cmr, ca_bundle, tmp_path) -> None:
     cmr.fail_next(429, times=10)
     with pytest.raises(SearchError) as info:
-        search_asf(config(cmr.host, ca_bundle, tmp_path), wkt.loads(TEST_ROI))
+        search_asf(config(cmr.host, ca_bundle, tmp_path), wkt.loads(TEST_ROI), bursts=False)
     message = str(info.value)
     assert f"ASF search at https://{cmr.host} failed after 2 retries" in message
     assert "HTTP 429" in message and "inventory:" in message
@@ -122,7 +122,7 @@ def test_persistent_failure_names_the_service_and_what_to_do(cmr, ca_bundle, tmp
 def test_timeouts_are_retried_then_reported(cmr, ca_bundle, tmp_path, https_server) -> None:
     cmr.delay_next(5.0, times=10)
     with pytest.raises(SearchError, match=r"timed out after 0.3 s \(2 retries\).*network.timeout"):
-        search_asf(config(cmr.host, ca_bundle, tmp_path, timeout=0.3), wkt.loads(TEST_ROI))
+        search_asf(config(cmr.host, ca_bundle, tmp_path, timeout=0.3), wkt.loads(TEST_ROI), bursts=False)
     assert len(https_server.requests(path_prefix="/search", settle=0)) >= 3  # 1 try + 2 retries
     cmr.reset()  # release the hung handlers so they do not spill into the next test
     https_server.requests(settle=3.0)
@@ -133,5 +133,5 @@ def test_wrong_certificate_authority_is_not_retried(cmr, tmp_path) -> None:
     with pytest.raises(
         SearchError, match="TLS verification of https://.* failed.*network.ca_bundle"
     ):
-        search_asf(config(cmr.host, None, tmp_path), wkt.loads(TEST_ROI))
+        search_asf(config(cmr.host, None, tmp_path), wkt.loads(TEST_ROI), bursts=False)
     assert len(cmr.received) == 0

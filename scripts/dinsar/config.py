@@ -283,10 +283,11 @@ class Download(_Section):
     """SLC and burst downloads through Earthdata Login."""
 
     mode: Literal["auto", "burst", "slc"] = Field(
-        default="slc",
+        default="auto",
         description="slc = whole IW SLC scenes; burst = only the bursts that cover the ROI (ASF's "
         "SLC-BURST collection, assembled per date with burst2safe), the same bursts on every "
-        "date; auto = burst when the ROI needs at most 9 bursts per date, else slc",
+        "date; auto = burst when the ROI needs at most 9 bursts per date, else slc (a saved "
+        "search decides by what it holds)",
     )
 
     chunk_mb: Annotated[float, Field(gt=0, le=1024)] = Field(

@@ -60,12 +60,12 @@ def scene_filter(cfg: Config) -> SceneFilter:
     )
 
 
-def describe_query(cfg: Config, roi: Polygon | MultiPolygon) -> dict[str, Any]:
+def describe_query(cfg: Config, roi: Polygon | MultiPolygon, bursts: bool) -> dict[str, Any]:
     """What was searched, in words a user can act on (kept in scenes.geojson and messages)."""
     west, south, east, north = roi.bounds
     return {
         "source": f"saved search {cfg.inventory}" if cfg.inventory else "ASF (CMR) search",
-        "collection": "SLC-BURST" if resolve_mode(cfg.download.mode, roi) == "burst" else "SLC",
+        "collection": "SLC-BURST" if bursts else "SLC",
         "roi_bounds_wsen": [round(v, 6) for v in (west, south, east, north)],
         "start": cfg.dates.start.isoformat(),
         "end": cfg.dates.end.isoformat(),
@@ -75,9 +75,9 @@ def describe_query(cfg: Config, roi: Polygon | MultiPolygon) -> dict[str, Any]:
     }
 
 
-def search_asf(cfg: Config, roi: Polygon | MultiPolygon) -> list[Scene]:
-    """Query CMR through asf_search for Sentinel-1 IW SLC scenes (or, in burst mode, the bursts
-    of ASF's SLC-BURST collection) intersecting the ROI."""
+def search_asf(cfg: Config, roi: Polygon | MultiPolygon, bursts: bool | None = None) -> list[Scene]:
+    """Query CMR through asf_search for Sentinel-1 IW SLC scenes (or, ``bursts``, the bursts of
+    ASF's SLC-BURST collection) intersecting the ROI; ``None``: as download.mode says."""
     import asf_search as asf
     import requests
 
@@ -87,7 +87,8 @@ def search_asf(cfg: Config, roi: Polygon | MultiPolygon) -> list[Scene]:
     host = cfg.search.host or asf.constants.INTERNAL.CMR_HOST
     session = pin_ca_bundle(asf.ASFSession(cmr_host=host), cfg.network.ca_bundle)
     opts = asf.ASFSearchOptions(host=host, session=session)
-    bursts = resolve_mode(cfg.download.mode, roi) == "burst"
+    if bursts is None:
+        bursts = resolve_mode(cfg.download.mode, roi) == "burst"
     query: dict[str, Any] = {
         "platform": [asf.PLATFORM.SENTINEL1],
         "processingLevel": asf.PRODUCT_TYPE.BURST if bursts else asf.PRODUCT_TYPE.SLC,
@@ -103,7 +104,7 @@ def search_asf(cfg: Config, roi: Polygon | MultiPolygon) -> list[Scene]:
         query["flightDirection"] = cfg.search.flight_direction
     if bursts:
         query["polarization"] = [cfg.search.polarization]
-    log.info("searching ASF at https://%s for %s", host, describe_query(cfg, roi))
+    log.info("searching ASF at https://%s for %s", host, describe_query(cfg, roi, bursts))
 
     def is_transient(exc: BaseException) -> bool:
         if unresolved_host(exc) is not None:
@@ -210,12 +211,8 @@ def run_search(cfg: Config, inventory_path: Path, dates_path: Path,
     otherwise never runs) before the SearchError: it shows what each date covers.
     """
     roi = parse_roi(cfg.roi)
-    query = describe_query(cfg, roi)
-    if cfg.inventory:
-        found = load_saved_search(cfg.inventory)
-        log.info("read %d scene(s) from saved search %s", len(found), cfg.inventory)
-    else:
-        found = search_asf(cfg, roi)
+    found, bursts = search_records(cfg, roi)
+    query = describe_query(cfg, roi, bursts)
     scenes = _wanted(cfg, found, query)
     acquisitions = group_acquisitions(scenes)
     burst_sets = None
@@ -252,6 +249,33 @@ def run_search(cfg: Config, inventory_path: Path, dates_path: Path,
     return SearchOutcome(scenes, acquisitions, choice, burst_sets)
 
 
+def search_records(cfg: Config, roi: Polygon | MultiPolygon) -> tuple[list[Scene], bool]:
+    """The records to plan from (the saved search, else ASF's), and whether they are bursts.
+
+    ``download.mode: auto`` follows a saved search that holds one kind of record (it was saved
+    in that mode); otherwise the area decides (``resolve_mode``), and when ASF holds no burst
+    for the area and dates, whole SLCs are searched instead.
+    """
+    auto = cfg.download.mode == "auto"
+    if cfg.inventory:
+        found = load_saved_search(cfg.inventory)
+        log.info("read %d scene(s) from saved search %s", len(found), cfg.inventory)
+        kinds = {isinstance(s, Burst) for s in found}
+        if auto and len(kinds) == 1:
+            bursts = kinds.pop()
+            log.info("download.mode auto: the saved search holds %s, so %s mode",
+                     "bursts" if bursts else "SLC scenes", "burst" if bursts else "slc")  # fmt: skip
+            return found, bursts
+        return found, resolve_mode(cfg.download.mode, roi) == "burst"
+    bursts = resolve_mode(cfg.download.mode, roi) == "burst"
+    found = search_asf(cfg, roi, bursts)
+    if auto and bursts and not any(isinstance(s, Burst) for s in found):
+        log.warning("download.mode auto: ASF holds no burst of the area for these dates; "
+                    "searching whole SLC scenes instead")  # fmt: skip
+        return search_asf(cfg, roi, False), False
+    return found, bursts
+
+
 def _wanted(cfg: Config, found: list[Scene], query: dict[str, Any]) -> list[Scene]:
     """The scenes (or bursts) the config asks for, once each; none is a SearchError naming the
     search."""
@@ -283,8 +307,9 @@ def save_search(cfg: Config, path: str | Path) -> list[Scene]:
     (an asf_search ``.geojson()`` export has none). The config's ``inventory`` is not read."""
     cfg = cfg.model_copy(update={"inventory": None})
     roi = parse_roi(cfg.roi)
-    query = describe_query(cfg, roi)
-    scenes = _wanted(cfg, search_asf(cfg, roi), query)
+    found, bursts = search_records(cfg, roi)
+    query = describe_query(cfg, roi, bursts)
+    scenes = _wanted(cfg, found, query)
     write_inventory(scenes, path, query)
     return scenes
 
