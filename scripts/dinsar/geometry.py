@@ -62,7 +62,7 @@ from typing import Any
 
 from .atomic import atomic_dir, atomic_path, write_bytes
 from .isce_image import IsceImageError, component_properties, read_xml_properties
-from .isce_run import IsceRunError, StepGroup, pickle_files
+from .isce_run import CLEANUP_RECORD, IsceRunError, StepGroup, pickle_files
 from .records import PairRecord
 from .topsapp import TopsApp, interpreter
 
@@ -114,6 +114,9 @@ def reuse_problem(workdir: str | Path, geometry_dir: str | Path, info: PairRecor
         return (f"topsApp runs as a command ({topsapp.describe()}): topo's saved state can only "
                 "be written by ISCE's own Python interpreter")  # fmt: skip
     if not (geometry_dir / "PICKLE" / "topo").is_file():
+        if (geometry_dir / CLEANUP_RECORD).is_file():  # its files went with the state
+            return (f"the geometry files are gone ({geometry_dir / CLEANUP_RECORD}: removed with "
+                    "its state once its pairs were geocoded, keep: products)")  # fmt: skip
         return f"the geometry job's state {geometry_dir / 'PICKLE' / 'topo'} is missing"
     mine, theirs = (component_properties(d / "topsApp.xml") for d in (workdir, geometry_dir))
     for key in ("topsinsar.demfilename", "topsinsar.usegpu"):
