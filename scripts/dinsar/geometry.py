@@ -40,6 +40,11 @@ subsetoverlaps as if it had run topo. On the real stack (5 pairs, 3 reference da
 product file and ISCE's final processing document came out the same with and without reuse
 (tests/test_real_topsapp.py), and ISCE's CPU fell to 0.81 of one topo per pair (0.76 at
 ``sequential: 3``; benchmarks/README.md).
+With a secondary whose slice starts a burst later (tests/test_real_geometry_shift.py: bursts
+5-6 against the reference's 4-5) the pair's one common burst is the geometry's second: the
+``*_02`` files computed with 2 common bursts were byte-identical to the pair's own 1-burst topo,
+and so were its products; only the cost differs, a lone such pair paying the whole crop's topo
+(51.8 s CPU here against 21.2 s for its own).
 
 A pair whose topo ran with the geometry as input records it (``geometry.json``); the rules
 keep that input for it, and never add it to a pair whose topo ran without one, so switching
