@@ -131,6 +131,10 @@ def test_when_a_pair_computes_its_own_topo(tmp_path: Path) -> None:
         ok, geometry, info, DOUBLE_APP)  # fmt: skip
     (geometry / "PICKLE" / "topo").unlink()
     assert "state" in reuse_problem(ok, geometry, info, DOUBLE_APP)
+    # keep: products takes the state with the files (only PICKLE/<step>.xml stay): say so
+    (geometry / "cleanup.json").write_text("{}")
+    assert "geometry files are gone" in reuse_problem(ok, geometry, info, DOUBLE_APP)
+    assert "keep: products" in reuse_problem(ok, geometry, info, DOUBLE_APP)
 
 
 # --- the workflow with the double --------------------------------------------------------------

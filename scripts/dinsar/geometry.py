@@ -40,6 +40,11 @@ subsetoverlaps as if it had run topo. On the real stack (5 pairs, 3 reference da
 product file and ISCE's final processing document came out the same with and without reuse
 (tests/test_real_topsapp.py), and ISCE's CPU fell to 0.81 of one topo per pair (0.76 at
 ``sequential: 3``; benchmarks/README.md).
+With a secondary whose slice starts a burst later (tests/test_real_geometry_shift.py: bursts
+5-6 against the reference's 4-5) the pair's one common burst is the geometry's second: the
+``*_02`` files computed with 2 common bursts were byte-identical to the pair's own 1-burst topo,
+and so were its products; only the cost differs, a lone such pair paying the whole crop's topo
+(51.8 s CPU here against 21.2 s for its own).
 
 A pair whose topo ran with the geometry as input records it (``geometry.json``); the rules
 keep that input for it, and never add it to a pair whose topo ran without one, so switching
@@ -62,7 +67,7 @@ from typing import Any
 
 from .atomic import atomic_dir, atomic_path, write_bytes
 from .isce_image import IsceImageError, component_properties, read_xml_properties
-from .isce_run import IsceRunError, StepGroup, pickle_files
+from .isce_run import CLEANUP_RECORD, IsceRunError, StepGroup, pickle_files
 from .records import PairRecord
 from .topsapp import TopsApp, interpreter
 
@@ -114,6 +119,9 @@ def reuse_problem(workdir: str | Path, geometry_dir: str | Path, info: PairRecor
         return (f"topsApp runs as a command ({topsapp.describe()}): topo's saved state can only "
                 "be written by ISCE's own Python interpreter")  # fmt: skip
     if not (geometry_dir / "PICKLE" / "topo").is_file():
+        if (geometry_dir / CLEANUP_RECORD).is_file():  # its files went with the state
+            return (f"the geometry files are gone ({geometry_dir / CLEANUP_RECORD}: removed with "
+                    "its state once its pairs were geocoded, keep: products)")  # fmt: skip
         return f"the geometry job's state {geometry_dir / 'PICKLE' / 'topo'} is missing"
     mine, theirs = (component_properties(d / "topsApp.xml") for d in (workdir, geometry_dir))
     for key in ("topsinsar.demfilename", "topsinsar.usegpu"):

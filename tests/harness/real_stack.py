@@ -11,6 +11,12 @@ descending, over the Dolomites), with made-up pixels whose phase carries a known
   only) and the range samples ``samples``, so a pair takes about a minute on 2 cores. The
   annotation is cut consistently (burst list, valid samples, slant-range time of the first
   sample, geolocation grid), as a burst extractor cuts a burst.
+* Shifted windows (opt-in, ``date_bursts``): a date may hold other bursts of the swath than
+  ``bursts``, e.g. ``(4, 6)`` on most dates and ``(5, 7)`` on one, as when a slice starts a
+  burst later. Its annotation, start and stop times (granule name) and footprint are cut for
+  its own window; the pixels of a burst are the same on every date that holds it (the speckle
+  and geometry are made over the union of the windows), so the dates stay coherent where they
+  overlap. The manifest keeps the slice's footprint, as on every date.
 * Pixels: circular Gaussian speckle, the same on every date, times exp(+i 4 pi / lambda D):
   D is a line-of-sight displacement towards the satellite, ``velocity`` m/year at the centre
   of a Gaussian bump of ``sigma_m`` around ``centre`` (lat, lon), growing linearly in time
@@ -91,6 +97,18 @@ class StackSpec:
     roi: tuple[float, float, float, float] = (11.58, 46.375, 11.72, 46.445)
     seed: int = 20210401
     amplitude_sigma: float = 150.0
+    # (date index, first, stop): dates whose burst window is not ``bursts`` (default: none;
+    # left out of the cache key while empty, so the default stack's key does not move)
+    date_bursts: tuple[tuple[int, int, int], ...] = ()
+
+    def window(self, k: int) -> tuple[int, int]:
+        """[first, stop) burst indices of date ``k``."""
+        return next(((b0, b1) for d, b0, b1 in self.date_bursts if d == k), self.bursts)
+
+    def union(self) -> tuple[int, int]:
+        """[first, stop) of the bursts any date holds."""
+        windows = [self.window(k) for k in range(self.dates)] or [self.bursts]
+        return min(w[0] for w in windows), max(w[1] for w in windows)
 
 
 @dataclass
@@ -167,11 +185,20 @@ def cache_root() -> Path:
     return Path(os.environ.get("DINSAR_TEST_CACHE", default / "test-stacks"))
 
 
+def _spec_record(spec: StackSpec) -> dict:
+    """The spec as JSON: the opt-in ``date_bursts`` only when set (the default stack's record
+    and key stay as before the field existed)."""
+    record = dataclasses.asdict(spec)
+    if not spec.date_bursts:
+        record.pop("date_bursts")
+    return record
+
+
 def cache_key(spec: StackSpec) -> str:
     digest = hashlib.sha256()
     digest.update(Path(__file__).read_bytes())
     digest.update((Path(__file__).parent / "radar_geometry.py").read_bytes())
-    digest.update(json.dumps(dataclasses.asdict(spec), sort_keys=True).encode())
+    digest.update(json.dumps(_spec_record(spec), sort_keys=True).encode())
     digest.update(hashlib.sha256(SOURCE_ZIP.read_bytes()).digest())
     return digest.hexdigest()[:16]
 
@@ -195,7 +222,7 @@ def build(spec: StackSpec = StackSpec(), root: Path | None = None) -> RealStack:
 
 def load(folder: Path) -> RealStack:
     data = json.loads((folder / "stack.json").read_text())
-    spec = StackSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in data["spec"].items()})
+    spec = StackSpec(**{k: _tuples(v) for k, v in data["spec"].items()})
     scenes = [
         Scene(
             date=s["date"], granule=s["granule"], zip_path=folder / s["zip"], md5=s["md5"],
@@ -207,6 +234,10 @@ def load(folder: Path) -> RealStack:
         for s in data["scenes"]
     ]
     return RealStack(folder, spec, scenes, folder / data["dem"], data["wavelength"], data)
+
+
+def _tuples(value: object) -> object:
+    return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
 
 
 def _source_members() -> dict[str, bytes]:
@@ -234,7 +265,9 @@ def _build_into(folder: Path, spec: StackSpec) -> None:
         for b in source.findall("swathTiming/burstList/burst")
     ]
     orbit = _annotation_orbit(source)
-    b0, b1 = spec.bursts
+    # the pixels and their ground positions over the union of the dates' windows; each date
+    # takes its own window's lines (the default: one window, the whole of it)
+    b0, b1 = spec.union()
     s0, s1 = spec.samples
     width, length = s1 - s0, (b1 - b0) * lines_per_burst
 
@@ -281,8 +314,10 @@ def _build_into(folder: Path, spec: StackSpec) -> None:
             pixels[patch_mask] = (other.normal(0, sigma, n) + 1j * other.normal(0, sigma, n))
         phase = k_phase * bump * days / DAYS_PER_YEAR  # D > 0 (towards) shortens the range
         data = pixels * np.exp(1j * phase).astype(np.complex64)
-        start = burst_times[b0] + delta
-        stop = burst_times[b1 - 1] + delta + dt.timedelta(seconds=(lines_per_burst - 1) * ati)
+        w0, w1 = spec.window(k)
+        lines = slice((w0 - b0) * lines_per_burst, (w1 - b0) * lines_per_burst)
+        start = burst_times[w0] + delta
+        stop = burst_times[w1 - 1] + delta + dt.timedelta(seconds=(lines_per_burst - 1) * ati)
         abs_orbit = int(source.findtext("adsHeader/absoluteOrbitNumber")) + CYCLE_ORBITS * k
         datatake = int(source.findtext("adsHeader/missionDataTakeId")) + 1117 * k
         crc = hashlib.sha256(f"{spec.seed}-{k}".encode()).hexdigest()[:4].upper()
@@ -294,10 +329,10 @@ def _build_into(folder: Path, spec: StackSpec) -> None:
             f"s1b-iw1-slc-vv-{start:%Y%m%dt%H%M%S}-{stop:%Y%m%dt%H%M%S}-{abs_orbit:06d}-"
             f"{datatake:06x}-004"
         )
-        annotation = _cut_annotation(members[annotation_name], spec, lines_per_burst, fs, delta,
-                                     abs_orbit, datatake, start, stop)  # fmt: skip
+        annotation = _cut_annotation(members[annotation_name], spec, (w0, w1), lines_per_burst,
+                                     fs, delta, abs_orbit, datatake, start, stop)  # fmt: skip
         manifest = _manifest(members["manifest.safe"], delta, abs_orbit, datatake, stem)
-        tiff = _cint16_tiff(data)
+        tiff = _cint16_tiff(data[lines])
         zip_path = folder / f"{granule}.zip"
         _write_zip(zip_path, granule, {
             "manifest.safe": manifest,
@@ -307,7 +342,7 @@ def _build_into(folder: Path, spec: StackSpec) -> None:
         eof_orbit = dataclasses.replace(orbit, epoch=orbit.epoch + delta)
         eof_name = _eof_name(eof_orbit)
         (folder / "orbits" / eof_name).write_text(_eof_text(eof_name, eof_orbit, abs_orbit, "S1B"))
-        ring = _footprint(lat_full, lon_full)
+        ring = _footprint(lat_full[lines], lon_full[lines])
         blob = zip_path.read_bytes()
         scenes.append({
             "date": f"{start:%Y%m%d}", "granule": granule, "zip": zip_path.name,
@@ -318,7 +353,7 @@ def _build_into(folder: Path, spec: StackSpec) -> None:
     dem_path = folder / "dem.tif"
     _write_dem(dem_path, lat_full, lon_full)
     record = {
-        "spec": dataclasses.asdict(spec),
+        "spec": _spec_record(spec),
         "scenes": scenes,
         "dem": dem_path.name,
         "wavelength": wavelength,
@@ -365,11 +400,11 @@ def _set(root: ET.Element, path: str, value: object) -> None:
     node.text = str(value)
 
 
-def _cut_annotation(data: bytes, spec: StackSpec, lines_per_burst: int, fs: float,
-                    delta: dt.timedelta, abs_orbit: int, datatake: int, start: dt.datetime,
-                    stop: dt.datetime) -> bytes:  # fmt: skip
+def _cut_annotation(data: bytes, spec: StackSpec, window: tuple[int, int],
+                    lines_per_burst: int, fs: float, delta: dt.timedelta, abs_orbit: int,
+                    datatake: int, start: dt.datetime, stop: dt.datetime) -> bytes:  # fmt: skip
     root = ET.fromstring(data)
-    b0, b1 = spec.bursts
+    b0, b1 = window
     s0, s1 = spec.samples
     width = s1 - s0
     tau0 = float(root.findtext("imageAnnotation/imageInformation/slantRangeTime"))
