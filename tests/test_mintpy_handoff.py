@@ -282,6 +282,9 @@ def test_mintpy_load_data_reads_the_s1c_s1d_stack(stack: Path, tmp_path: Path) -
         assert dates == sorted(DATES)
         bperp = f["bperp"][:]
         assert np.all(np.isfinite(bperp))
+        assert f["dropIfgram"][:].all()
+        index = pairs.index(PAIRS[1])
+        unwrapped, coherence = f["unwrapPhase"][index], f["coherence"][index]
         assert f.attrs["PROCESSOR"] == "hyp3" and f.attrs["ORBIT_DIRECTION"] == "DESCENDING"
     with h5py.File(workdir / "inputs" / "geometryGeo.h5", "r") as f:
         incidence, azimuth, height = f["incidenceAngle"][:], f["azimuthAngle"][:], f["height"][:]
@@ -291,6 +294,13 @@ def test_mintpy_load_data_reads_the_s1c_s1d_stack(stack: Path, tmp_path: Path) -
         our_incidence = ds.read(1)
     with rasterio.open(first / "azimuth_angle.tif") as ds:
         our_azimuth = ds.read(1)
+    with rasterio.open(products / "_".join(PAIRS[1]) / "unwrapped_phase.tif") as ds:
+        our_phase = ds.read(1)
+    with rasterio.open(products / "_".join(PAIRS[1]) / "coherence.tif") as ds:
+        our_coherence = ds.read(1)
+    # the phase and coherence MintPy holds are ours, 0 (HyP3's no data) where ours has none
+    np.testing.assert_array_equal(unwrapped, np.nan_to_num(our_phase, nan=0.0))
+    np.testing.assert_array_equal(coherence, np.nan_to_num(our_coherence, nan=0.0))
     valid = np.isfinite(our_incidence)
     assert valid.sum() > 0.5 * valid.size
     assert np.array_equal(np.isfinite(incidence), valid)

@@ -11,6 +11,8 @@ Modules, by job:
 * ``metadata``: PairInfo, provenance (ISCE's Bperp and version, DEM, orbits), metadata.json;
 * ``cog``: writing a product as a COG with its overviews;
 * ``export``: the table of passes and :func:`export_pair`; ``context`` is what its passes share.
+* ``mintpy_handoff``: after the export, the files MintPy's ``hyp3`` loader reads, beside the
+  products (:func:`~dinsar.products.mintpy_handoff.write_mintpy_handoff`).
 
 The names below are the package's interface; scripts and rules import them from here.
 """
