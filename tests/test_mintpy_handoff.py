@@ -38,6 +38,7 @@ from dinsar.products.mintpy_handoff import (  # noqa: E402
     lv_theta,
     parameter_lines,
     parameter_text,
+    run_description,
     slant_range_m,
     write_mintpy_handoff,
 )
@@ -187,6 +188,36 @@ def test_parameter_text_is_what_mintpy_parses() -> None:
     assert parsed["ReferenceGranule"].startswith("S1C_IW_SLC")
     for key in ("Earthradiusatnadir", "Spacecraftheight", "Slantrangenear"):
         float(parsed[key])
+
+
+def test_run_description_reads_the_topsapp_run(tmp_path: Path) -> None:
+    run = synthetic.write_run(tmp_path / "plain", reference_date="20250601",
+                              secondary_date="20250607")  # fmt: skip
+    plain = run_description(run.workdir)  # a hand-run topsApp.xml: topsApp's defaults
+    assert plain.radar.utc_seconds == pytest.approx(5 * 3600 + 26 * 60 + 32.48566)
+    assert (plain.radar.range_looks, plain.radar.azimuth_looks) == (19, 7)
+    assert plain.radar.unwrapper == "icu" and plain.radar.filter_strength == 0.5
+    assert (plain.swath, plain.polarization) == (1, "VV")
+
+    safes = [f"/data/{granule('20250601')}.zip"]
+    (run.workdir / "topsApp.xml").write_text(
+        '<?xml version="1.0" encoding="UTF-8"?>\n<topsApp>\n  <component name="topsinsar">\n'
+        f'    <component name="reference">\n      <property name="safe">{safes!r}</property>\n'
+        '      <property name="polarization">hh</property>\n    </component>\n'
+        f'    <component name="secondary">\n      <property name="safe">[\'/d/{granule("20250607")}.zip\']'
+        "</property>\n    </component>\n"
+        '    <property name="swaths">[3, 2]</property>\n'
+        '    <property name="range looks">9</property>\n'
+        '    <property name="unwrapper name">snaphu_mcf</property>\n'
+        '    <property name="filter strength">0.0</property>\n'
+        "  </component>\n</topsApp>\n"
+    )
+    described = run_description(run.workdir)
+    assert described.radar.reference_granules == (granule("20250601"),)
+    assert described.radar.secondary_granules == (granule("20250607"),)
+    assert (described.swath, described.polarization) == (2, "HH")
+    assert described.radar.range_looks == 9 and described.radar.unwrapper == "snaphu_mcf"
+    assert described.radar.filter_strength == 0.0
 
 
 def test_the_hand_off_files_sit_beside_the_products(stack: Path) -> None:

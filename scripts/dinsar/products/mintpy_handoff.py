@@ -107,6 +107,7 @@ Not here yet: the water mask (``_water_mask.tif``, once the workflow has one).
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import logging
 import math
@@ -121,11 +122,12 @@ import numpy.typing as npt
 
 from ..atomic import atomic_path, write_text
 from ..grid import Grid
+from ..isce_xml import evaluate
 from .angles import AZIMUTH_ANGLE, INCIDENCE_ANGLE
 from .coherence import COHERENCE
 from .components import CONNECTED_COMPONENTS
 from .displacement import UNWRAPPED_PHASE
-from .isce_input import IsceRowReader
+from .isce_input import IsceRowReader, read_topsapp_xml, swath_properties, swath_xmls
 from .metadata import read_metadata
 from .spec import BYTE_NODATA, FloatArray, ProductError
 
@@ -332,6 +334,76 @@ def parameter_lines(info: RadarInfo, *, baseline_m: float | None, posting: int,
 
 def parameter_text(lines: Sequence[tuple[str, str]]) -> str:
     return "".join(f"{key}: {value}\n" for key, value in lines)
+
+
+# ------------------------------------------------------------------------------------------------
+# What the .txt needs from a topsApp run (while the run directory exists)
+# ------------------------------------------------------------------------------------------------
+
+# topsApp's own defaults (ISCE2 topsApp.py), for a hand-run topsApp.xml that does not set them
+TOPSAPP_DEFAULTS = {"rangelooks": "19", "azimuthlooks": "7", "filterstrength": "0.5",
+                    "unwrappername": "icu"}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class RunDescription:
+    """The hand-off's settings read from a topsApp run directory."""
+
+    radar: RadarInfo
+    swath: int
+    polarization: str
+
+
+def _seconds_of_day(stamp: str) -> float:
+    parsed = dt.datetime.fromisoformat(stamp.strip().replace("T", " "))
+    return parsed.hour * 3600 + parsed.minute * 60 + parsed.second + parsed.microsecond / 1e6
+
+
+def _safes(text: str | None) -> tuple[str, ...]:
+    value = evaluate(text) if text else ()
+    items = value if isinstance(value, (list, tuple)) else [value]
+    return tuple(Path(str(item)).name.removesuffix(".zip") for item in items if str(item))
+
+
+def run_description(workdir: str | Path) -> RunDescription:
+    """UTC time, looks, unwrapper, filter, scenes, first swath and polarization of a topsApp run
+    (its topsApp.xml and ``reference/IW<n>.xml``); heading and slant ranges are left to the angle
+    products. Call it before the run directory is cleaned (``isce.keep``)."""
+    workdir = Path(workdir)
+    xml = read_topsapp_xml(workdir)
+
+    def setting(key: str) -> str:
+        return xml.get(f"topsinsar.{key}") or TOPSAPP_DEFAULTS[key]
+
+    starts: list[float] = []
+    stops: list[float] = []
+    for path in swath_xmls(workdir, "reference"):
+        for name, text in swath_properties(path):
+            if name in ("sensingstart", "sensingstop") and text.strip():
+                try:
+                    (starts if name == "sensingstart" else stops).append(_seconds_of_day(text))
+                except ValueError:
+                    continue
+    if not starts:
+        raise ProductError(
+            f"{workdir}/reference/IW<n>.xml gives no sensing time: the MintPy hand-off needs the "
+            "reference acquisition's time; re-run topsApp's preprocess"
+        )
+    first, last = min(starts), max(stops or starts)
+    swaths = evaluate(xml.get("topsinsar.swaths", "[1]"))
+    swath = min(swaths) if isinstance(swaths, (list, tuple)) and swaths else 1
+    unwrapper = setting("unwrappername")
+    radar = RadarInfo(
+        utc_seconds=(first + last) / 2,
+        range_looks=int(setting("rangelooks")),
+        azimuth_looks=int(setting("azimuthlooks")),
+        reference_granules=_safes(xml.get("reference.safe")),
+        secondary_granules=_safes(xml.get("secondary.safe")),
+        unwrapper=unwrapper,
+        filter_strength=float(setting("filterstrength")),
+    )
+    polarization = (xml.get("reference.polarization") or "vv").upper()
+    return RunDescription(radar, int(swath), polarization)
 
 
 # ------------------------------------------------------------------------------------------------
