@@ -248,6 +248,19 @@ def test_dem_lands_on_the_pair_grid_exactly(stack: Path) -> None:
     np.testing.assert_allclose(values, dem_value(rows, cols), atol=1e-3)
 
 
+def test_a_second_name_replaces_the_first(stack: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "pair"
+    shutil.copytree(stack / "products" / "_".join(PAIRS[0]), folder)
+    (folder / "S1_000000_IW1_20250601_20250607_VV_INT93_0154_dem.tif.rsc").write_text("old")
+    first = {p.name for p in folder.glob("S1_*")}
+    result = write_mintpy_handoff(folder, radar_info(*PAIRS[0]), stack / "dem" /
+                                  "geocode_dem.wgs84", swath=3)  # fmt: skip
+    now = {p.name for p in folder.glob("S1_*")}
+    assert now and all(n.startswith(result.name) for n in now)
+    assert "_IW3_" in result.name and not now & first
+    assert len(now) == 7  # six rasters and the .txt
+
+
 def test_a_dem_that_misses_the_grid_is_refused(stack: Path, tmp_path: Path) -> None:
     small = tmp_path / "small.wgs84"
     image = IsceImage(file_name=small.name, width=20, length=20, data_type="FLOAT",

@@ -526,6 +526,16 @@ class _Writer:
         self.dataset.write(values.astype(self.dtype), 1, window=Window(0, row0, width, rows))
 
 
+def _remove_other_names(product_dir: Path, name: str) -> None:
+    """A hand-off written before under another name (another swath label, polarization or
+    posting) would give MintPy the pair twice: its files go."""
+    for path in sorted(product_dir.glob("S1_*")):
+        match = SINGLE_BURST_NAME.match(path.name)
+        if match and match.group() != name:
+            log.info("removing %s: the pair's hand-off is now %s", path.name, name)
+            path.unlink()
+
+
 def _check_grid(path: Path, grid: Grid) -> None:
     import rasterio
 
@@ -564,6 +574,7 @@ def write_mintpy_handoff(
                      track=pair.get("track"), swath=swath, polarization=polarization,
                      posting=posting)  # fmt: skip
     result = HandoffResult(name)
+    _remove_other_names(product_dir, name)
 
     def out(suffix: str) -> Path:
         return product_dir / f"{name}_{suffix}.tif"
