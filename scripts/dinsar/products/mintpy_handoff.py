@@ -74,7 +74,7 @@ Spacecraft height        HEIGHT                          m
 Slant range near         STARTING_RANGE                  m
 Baseline                 P_BASELINE_TOP/BOTTOM_HDR       perpendicular baseline, m (pairs only)
 Unwrapping type          unwrap_method                   text
-Reference Granule        (1.6.1-1.6.3 read it always)    the reference scene(s)
+Reference Granule        (1.6.0-1.6.2 read it always)    the reference scene(s)
 =======================  ==============================  ==========================================
 
 HyP3 writes more (``Secondary Granule``, pass direction, ``Slant range center/far``, filter
