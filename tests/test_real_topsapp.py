@@ -119,21 +119,23 @@ def in_patch(real_stack, lat: np.ndarray, lon: np.ndarray, margin: float = 0.0) 
 
 def test_triplets_close_and_the_decorrelated_patch_is_masked(real_run, real_stack) -> None:
     """d12 + d23 - d13 below 0.1 mm outside the decorrelated patch (within 2 pixels of it the
-    geocoding's interpolation mixes both); the patch itself is no data in every pair of the
-    decorrelated date, and stays data in the others."""
+    geocoding's interpolation mixes both); the patch itself (but its edge pixels, which mix
+    coherent ground in: coherence 0.7-0.9 there, values within 1 mm of the truth) is no data in
+    every pair of the decorrelated date, and stays data in the others."""
     products = real_run["workspace"] / "products"
     pairs = sorted(p.name for p in products.iterdir() if "_" in p.name)
     disp = {pair: band(products / pair / "los_displacement.tif") for pair in pairs}
     lat, lon = grid_latlon(products / pairs[0] / "los_displacement.tif")
     step = abs(lat[1, 0] - lat[0, 0])
-    patch, near_patch = in_patch(real_stack, lat, lon), in_patch(real_stack, lat, lon, 2 * step)
+    patch = in_patch(real_stack, lat, lon, -1.5 * step)  # the edge pixels left out
+    near_patch = in_patch(real_stack, lat, lon, 2 * step)
     dates = sorted({d for pair in pairs for d in pair.split("_")})
     bad_date = dates[real_stack.spec.decorrelated_date]
     for pair in pairs:
         masked = np.isnan(disp[pair][patch]).mean()
         print(f"{pair}: {masked:.1%} of the decorrelated patch is no data")
         if bad_date in pair.split("_"):
-            assert masked > 0.95, (pair, masked)
+            assert masked == 1.0, (pair, masked)
         else:
             assert masked < 0.05, (pair, masked)
     triplets = [(a, b, c) for a in dates for b in dates for c in dates if a < b < c

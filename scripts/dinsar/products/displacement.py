@@ -32,14 +32,18 @@ SIGN_CONVENTION = (
     "(positive phi = range increase = motion away from the satellite)"
 )
 
+PHASE_SIGN_CONVENTION = (
+    "positive phase = range increase (motion away from the satellite); "
+    "phase = 4*pi/lambda * (R_secondary - R_reference)"
+)
+
 UNWRAPPED_PHASE_SPEC = ProductSpec(
     "unwrapped_phase", UNWRAPPED_PHASE, "float32", "rad",
     "unwrapped interferometric phase: the unfiltered interferogram (topsApp topophase.flat) plus "
     "the whole cycles of the filtered unwrap (filt_topophase.unw); no data where coherence < "
     "{threshold:g}, outside snaphu's components or where the cycle count is unsure",
     "AVERAGE",
-    {"SIGN_CONVENTION": "positive phase = range increase (motion away from the "
-                        "satellite); phase = 4*pi/lambda * (R_secondary - R_reference)",
+    {"SIGN_CONVENTION": PHASE_SIGN_CONVENTION,
      "WAVELENGTH_M": "{wavelength:.8f}",
      "METHOD": "arg(topophase.flat) + 2*pi*round((filt_unw - arg(topophase.flat)) / (2*pi))"},
 )  # fmt: skip
@@ -48,8 +52,7 @@ FILTERED_UNWRAPPED_PHASE_SPEC = ProductSpec(
     "unwrapped phase of the Goldstein-filtered interferogram (topsApp filt_topophase.unw band 2); "
     "biased by the filter: use unwrapped_phase for measurements",
     "AVERAGE",
-    {"SIGN_CONVENTION": "positive phase = range increase (motion away from the "
-                        "satellite); phase = 4*pi/lambda * (R_secondary - R_reference)",
+    {"SIGN_CONVENTION": PHASE_SIGN_CONVENTION,
      "WAVELENGTH_M": "{wavelength:.8f}"},
     source_band=2,
 )  # fmt: skip
