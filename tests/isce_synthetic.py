@@ -168,6 +168,9 @@ def write_run(
                  _image("filt_topophase.unw.geo", w, n, "FLOAT", 2, "BIL"))  # fmt: skip
     write_raster(merged / "filt_topophase.flat.geo", [flat],
                  _image("filt_topophase.flat.geo", w, n, "CFLOAT", 1, "BIP"))  # fmt: skip
+    # the unfiltered interferogram (here as the filtered one: no filter loss to take out)
+    write_raster(merged / "topophase.flat.geo", [flat],
+                 _image("topophase.flat.geo", w, n, "CFLOAT", 1, "BIP"))  # fmt: skip
     write_raster(merged / "topophase.cor.geo", [cor_amp, cor],
                  _image("topophase.cor.geo", w, n, "FLOAT", 2, "BIL"))  # fmt: skip
     write_raster(merged / "phsig.cor.geo", [phsig],

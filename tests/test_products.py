@@ -50,6 +50,7 @@ from dinsar.records import OrbitEntry, OrbitManifest, RecordError  # noqa: E402
 FLOAT_PRODUCTS = [
     "los_displacement.tif",
     "unwrapped_phase.tif",
+    "filtered_unwrapped_phase.tif",
     "wrapped_phase.tif",
     "coherence.tif",
     "phase_sigma.tif",
@@ -150,12 +151,16 @@ def test_window_rows_bounded_and_tile_aligned() -> None:
 
 
 def test_expected_products_follow_the_geocode_list() -> None:
-    full = expected_products(["merged/filt_topophase.unw", "merged/filt_topophase.flat",
-                              "merged/topophase.cor", "merged/phsig.cor", "merged/los.rdr",
-                              "merged/filt_topophase.unw.conncomp"])  # fmt: skip
-    assert set(full) == {"los_displacement", "unwrapped_phase", "wrapped_phase", "coherence",
-                         "coherence_mask", "phase_sigma", "connected_components",
-                         "incidence_angle", "azimuth_angle"}  # fmt: skip
+    listed = ["merged/filt_topophase.unw", "merged/filt_topophase.flat", "merged/topophase.flat",
+              "merged/topophase.cor", "merged/phsig.cor", "merged/los.rdr",
+              "merged/filt_topophase.unw.conncomp"]  # fmt: skip
+    full = expected_products(listed)
+    assert set(full) == {"los_displacement", "unwrapped_phase", "filtered_unwrapped_phase",
+                         "wrapped_phase", "coherence", "coherence_mask", "phase_sigma",
+                         "connected_components", "incidence_angle", "azimuth_angle"}  # fmt: skip
+    # without the unfiltered interferogram: the filtered unwrap only, no displacement
+    assert set(full) - set(expected_products([e for e in listed if e != "merged/topophase.flat"])) == {
+        "unwrapped_phase", "los_displacement"}  # fmt: skip
     assert set(expected_products(["merged/filt_topophase.flat", "merged/topophase.cor"])) == {
         "wrapped_phase", "coherence", "coherence_mask"}  # fmt: skip
 
@@ -198,18 +203,36 @@ def test_mogi_uplift_recovered_with_sign_and_magnitude(mogi) -> None:
     assert meta["wavelength_m"] == pytest.approx(synthetic.WAVELENGTH)
 
 
+def lake(run: synthetic.SyntheticRun) -> np.ndarray:
+    out = np.zeros((run.length, run.width), dtype=bool)
+    out[run.low_coherence] = True
+    return out
+
+
+# the products from the unfiltered phase: no data below the coherence threshold (cycles.py)
+MASKED_BY_COHERENCE = {"los_displacement.tif", "unwrapped_phase.tif"}
+
+
 def test_nodata_stays_nodata(mogi) -> None:
     run, out = mogi
     disp = read(out / "los_displacement.tif")
-    # zero-fill (outside the swath) and NaN inputs are NaN, nothing else is
-    np.testing.assert_array_equal(np.isnan(disp), ~run.valid)
+    # zero-fill (outside the swath), NaN inputs and the incoherent lake are NaN, nothing else is
+    np.testing.assert_array_equal(np.isnan(disp), ~run.valid | lake(run))
     assert np.isnan(read(out / "unwrapped_phase.tif")[run.nan_patch]).all()
     zero_fill = ~run.valid
     zero_fill[run.nan_patch] = False  # only the unw carried NaN there
     for name in FLOAT_PRODUCTS:
         values = read(out / name)
         assert np.isnan(values[zero_fill]).all(), name
-        assert np.isfinite(values[~zero_fill & run.valid]).all(), name
+        kept = ~zero_fill & run.valid
+        if name in MASKED_BY_COHERENCE:
+            kept &= ~lake(run)
+        assert np.isfinite(values[kept]).all(), name
+    # the filtered unwrap keeps the lake (its values are the filter's, not measured phase)
+    assert np.isfinite(read(out / "filtered_unwrapped_phase.tif")[run.low_coherence]).all()
+    meta = json.loads((out / "metadata.json").read_text())
+    masked = meta["stats"]["cycle_transfer"]["masked_pixels"]
+    assert masked["incoherent"] == lake(run)[run.valid].sum() and masked["ambiguous"] == 0
     mask = read(out / "coherence_mask.tif")
     assert (mask[zero_fill] == BYTE_NODATA).all()
     assert (mask[run.low_coherence] == 0).all()  # flagged, and the data kept:
@@ -261,7 +284,8 @@ def test_reference_point_latlon_and_auto_remove_the_unwrapper_offset(tmp_path: P
     assert meta["reference_point"]["method"] == "point"
     assert abs(disp[row, col]) < 1e-5
     window = run.los_truth[row - 1 : row + 2, col - 1 : col + 2]
-    np.testing.assert_allclose(disp, run.los_truth - np.median(window), atol=1e-6)
+    truth = np.where(lake(run), np.nan, run.los_truth)
+    np.testing.assert_allclose(disp, truth - np.median(window), atol=1e-6)
 
     meta = export_pair(run.workdir, tmp_path / "auto", reference_point="auto").metadata
     ref = meta["reference_point"]
@@ -327,7 +351,7 @@ def computed(run: synthetic.SyntheticRun) -> dict[str, np.ndarray]:
     unw_valid = np.isfinite(unw[1]) & np.isfinite(unw[0]) & (unw[0] != 0)
     labels = read_band(merged / "filt_topophase.unw.conncomp.geo", 1)
     return {
-        "unwrapped_phase.tif": np.where(unw_valid, unw[1], np.nan),
+        "filtered_unwrapped_phase.tif": np.where(unw_valid, unw[1], np.nan),
         "coherence.tif": np.where(two_band(*cor), cor[1], np.nan),
         "incidence_angle.tif": np.where(two_band(inc, az), inc, np.nan),
         "azimuth_angle.tif": np.where(two_band(inc, az), az, np.nan),

@@ -2,8 +2,10 @@
 
 The fixture (shared/fixtures/isce2-run-range-increase, read-only) is real topsApp output: its
 README and analysis.json give the bump's position and the phase measured there. A range increase
-is motion AWAY from the satellite, so the exported displacement must be about -2 cm (-1.86 cm
-after topsApp's filter, which lowers the peak by about 7 %).
+is motion AWAY from the satellite, so the exported displacement must be about -2 cm. topsApp's
+filtered unwrapped phase gives -1.86 cm there (the filter lowers the peak by about 7 %); the
+exported phase takes only its whole cycles, the rest from the unfiltered interferogram
+(dinsar.products.cycles), and gives the 2 cm within 1 %.
 """
 
 from __future__ import annotations
@@ -59,18 +61,22 @@ def test_wavelength_comes_from_the_run(run_dir: Path) -> None:
 def test_bump_is_about_minus_two_centimetres_towards_the_satellite(products: Path, analysis: dict) -> None:
     lam = 0.05546576
     geo = analysis["geo_unw"]
-    disp = band(products / "los_displacement.tif")
-    # at the measured extremum: -4.2115 rad * lambda / 4pi = -1.859 cm
+    filtered = -band(products / "filtered_unwrapped_phase.tif") * lam / (4 * math.pi)
+    # topsApp's filtered unwrap at the measured extremum: -4.2115 rad * lambda / 4pi = -1.859 cm
     row, col = geo["extremum_rc"]
     expected = -geo["extremum_value"] * lam / (4 * math.pi)
-    assert disp[row, col] == pytest.approx(expected, abs=1e-6)
-    assert round(float(disp[row, col]) * 100, 2) == -1.86
-    assert np.unravel_index(np.nanargmin(disp), disp.shape) == (row, col)
-    # at the bump centre, and the injected truth within topsApp's ~7 % filter loss
-    centre = disp[CENTRE]
-    assert centre == pytest.approx(-geo["at_centre_value"] * lam / (4 * math.pi), abs=1e-6)
+    assert filtered[row, col] == pytest.approx(expected, abs=1e-6)
+    assert round(float(filtered[row, col]) * 100, 2) == -1.86
     injected = -0.02  # +2 cm range increase = 2 cm away from the satellite
-    assert centre / injected == pytest.approx(0.93, abs=0.02)
+    assert filtered[CENTRE] / injected == pytest.approx(0.93, abs=0.02)  # the filter's loss
+    # the exported displacement: the filter's loss taken out, at the same place
+    disp = band(products / "los_displacement.tif")
+    print(f"at the bump centre: exported {disp[CENTRE] * 100:.3f} cm, filtered "
+          f"{filtered[CENTRE] * 100:.3f} cm, injected {injected * 100:.1f} cm")
+    assert disp[CENTRE] / injected == pytest.approx(1.0, abs=0.01)
+    # its extremum within 2 pixels of the bump centre (the peak is flat, speckle picks the pixel)
+    peak = np.unravel_index(np.nanargmin(disp), disp.shape)
+    assert max(abs(peak[0] - CENTRE[0]), abs(peak[1] - CENTRE[1])) <= 2, peak
 
 
 def test_far_field_is_zero(products: Path, analysis: dict) -> None:

@@ -373,6 +373,8 @@ class Isce(_Section):
         default_factory=lambda: [
             "merged/filt_topophase.unw",
             "merged/filt_topophase.flat",
+            # unfiltered: the exported unwrapped phase's value (dinsar.products.cycles)
+            "merged/topophase.flat",
             "merged/topophase.cor",
             "merged/phsig.cor",
             "merged/los.rdr",

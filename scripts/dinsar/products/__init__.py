@@ -5,12 +5,16 @@ Modules, by job:
 * ``isce_input``: the run directory's geocoded rasters (IsceRowReader, find_merged_inputs), what
   their zeros mean, the radar wavelength;
 * one module per product family, each with its ProductSpec(s) and the function that computes a
-  window: ``displacement`` (LOS displacement, unwrapped phase), ``wrapped``, ``coherence`` (and
+  window: ``displacement`` (LOS displacement, unwrapped phases), ``cycles`` (the unwrapped phase
+  without the filter's bias: the unfiltered interferogram plus the filtered unwrap's whole
+  cycles, and its mask), ``wrapped``, ``coherence`` (and
   its mask), ``phase_sigma``, ``components`` (connected components), ``angles`` (incidence and
   azimuth); ``reference`` chooses the displacement's reference point;
 * ``metadata``: PairInfo, provenance (ISCE's Bperp and version, DEM, orbits), metadata.json;
 * ``cog``: writing a product as a COG with its overviews;
 * ``export``: the table of passes and :func:`export_pair`; ``context`` is what its passes share.
+* ``mintpy_handoff``: after the export, the files MintPy's ``hyp3`` loader reads, beside the
+  products (:func:`~dinsar.products.mintpy_handoff.write_mintpy_handoff`).
 
 The names below are the package's interface; scripts and rules import them from here.
 """
@@ -20,6 +24,7 @@ from .cog import COG_OPTIONS, downsample2, overview_count, window_rows
 from .coherence import COHERENCE, COHERENCE_MASK, coherence_mask
 from .components import CONNECTED_COMPONENTS
 from .displacement import (
+    FILTERED_UNWRAPPED_PHASE,
     LOS_DISPLACEMENT,
     SIGN_CONVENTION,
     UNWRAPPED_PHASE,
@@ -75,6 +80,7 @@ __all__ = [
     "SENTINEL1_WAVELENGTH_M",
     "SIGN_CONVENTION",
     "UNWRAPPED_PHASE",
+    "FILTERED_UNWRAPPED_PHASE",
     "WRAPPED_PHASE",
     "BlockStats",
     "ExportResult",

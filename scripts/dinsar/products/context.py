@@ -88,12 +88,17 @@ class ExportContext:
         self.coherence_threshold = coherence_threshold
         self.reference_request = reference_request
         self.reference = ReferencePoint(method="none")
-        # the unwrapped phase's validity, kept for the connected components' no data
+        # the unwrapped phase's validity, kept for the connected components' no data and the
+        # cycle transfer (dinsar.products.cycles)
         self.unw_valid = (
-            BitCache(outdir / ".unw_valid.tmp", grid)
-            if inputs.unw is not None and inputs.conncomp is not None
-            else None
+            BitCache(outdir / ".unw_valid.tmp", grid) if inputs.unw is not None else None
         )
+        # the products written so far and not yet translated to COGs, by key (CogWriter)
+        self.products: dict[str, Any] = {}
+        # rows of earlier products over the current window (ProductPass.companions)
+        self.companions: dict[str, np.ndarray] = {}
+        # pixels the cycle transfer left out, by reason
+        self.cycle_transfer: dict[str, int] = {}
         shape = (grid.length // REFERENCE_BLOCK, grid.width // REFERENCE_BLOCK)
         self.block_coherence = np.full(shape, np.nan, dtype=np.float32)
         self.block_unwrapped_ok = np.zeros(shape, dtype=bool)
@@ -134,6 +139,8 @@ class ExportContext:
             stats["coherence"]["fraction_above_threshold"] = (
                 self.above_threshold / stats["coherence"]["valid_pixels"]
             )
+        if self.cycle_transfer:
+            stats["cycle_transfer"] = {"masked_pixels": dict(self.cycle_transfer)}
         if self.component_sizes is not None:
             stats["connected_components"] = {
                 "pixels_per_label": {

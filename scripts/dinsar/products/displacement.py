@@ -1,4 +1,5 @@
-"""LOS displacement and unwrapped phase, from topsApp's ``filt_topophase.unw`` (amplitude, phase).
+"""LOS displacement, from the unwrapped phase without the filter's bias (dinsar.products.cycles:
+the unfiltered ``topophase.flat`` plus the whole cycles of topsApp's ``filt_topophase.unw``).
 
 Sign convention (verified on a real topsApp run with an injected range increase): topsApp's
 unwrapped phase is ``+4*pi/lambda * (R_secondary - R_reference)``. Positive phase is a range
@@ -18,11 +19,12 @@ import numpy.typing as npt
 
 from .context import ExportContext
 from .isce_input import valid_unwrapped
-from .reference import block_cells, find_reference
+from .reference import find_reference
 from .spec import FloatArray, ProductError, ProductSpec, with_nodata
 
 LOS_DISPLACEMENT = "los_displacement.tif"
 UNWRAPPED_PHASE = "unwrapped_phase.tif"
+FILTERED_UNWRAPPED_PHASE = "filtered_unwrapped_phase.tif"
 
 SIGN_CONVENTION = (
     "LOS displacement in metres, positive towards the satellite (uplift on a flat surface is "
@@ -30,12 +32,27 @@ SIGN_CONVENTION = (
     "(positive phi = range increase = motion away from the satellite)"
 )
 
+PHASE_SIGN_CONVENTION = (
+    "positive phase = range increase (motion away from the satellite); "
+    "phase = 4*pi/lambda * (R_secondary - R_reference)"
+)
+
 UNWRAPPED_PHASE_SPEC = ProductSpec(
     "unwrapped_phase", UNWRAPPED_PHASE, "float32", "rad",
-    "unwrapped interferometric phase (topsApp filt_topophase.unw band 2)",
+    "unwrapped interferometric phase: the unfiltered interferogram (topsApp topophase.flat) plus "
+    "the whole cycles of the filtered unwrap (filt_topophase.unw); no data where coherence < "
+    "{threshold:g}, outside snaphu's components or where the cycle count is unsure",
     "AVERAGE",
-    {"SIGN_CONVENTION": "positive phase = range increase (motion away from the "
-                        "satellite); phase = 4*pi/lambda * (R_secondary - R_reference)",
+    {"SIGN_CONVENTION": PHASE_SIGN_CONVENTION,
+     "WAVELENGTH_M": "{wavelength:.8f}",
+     "METHOD": "arg(topophase.flat) + 2*pi*round((filt_unw - arg(topophase.flat)) / (2*pi))"},
+)  # fmt: skip
+FILTERED_UNWRAPPED_PHASE_SPEC = ProductSpec(
+    "filtered_unwrapped_phase", FILTERED_UNWRAPPED_PHASE, "float32", "rad",
+    "unwrapped phase of the Goldstein-filtered interferogram (topsApp filt_topophase.unw band 2); "
+    "biased by the filter: use unwrapped_phase for measurements",
+    "AVERAGE",
+    {"SIGN_CONVENTION": PHASE_SIGN_CONVENTION,
      "WAVELENGTH_M": "{wavelength:.8f}"},
     source_band=2,
 )  # fmt: skip
@@ -62,21 +79,24 @@ def los_displacement_to_phase(displacement: npt.ArrayLike, wavelength: float) ->
     return (-4.0 * math.pi / wavelength) * values
 
 
-def unwrapped_phase_window(bands: np.ndarray, row0: int, ctx: ExportContext) -> dict[str, np.ndarray]:
+def filtered_unwrapped_phase_window(bands: np.ndarray, row0: int, ctx: ExportContext
+                                    ) -> dict[str, np.ndarray]:  # fmt: skip
     amplitude, phase = bands[0], bands[1]
     valid = valid_unwrapped(amplitude, phase)
     if ctx.unw_valid is not None:
         ctx.unw_valid.write(row0, valid)
-    found = ctx.blocks_of(row0, valid)
-    if found:
-        ctx.block_unwrapped_ok[found[0]] = block_cells(found[1]).all(axis=2)
-    return {"unwrapped_phase": with_nodata(phase, valid)}
+    return {"filtered_unwrapped_phase": with_nodata(phase, valid)}
 
 
 def reference_tags(ctx: ExportContext) -> dict[str, str]:
     """Choose the reference point (the block statistics are complete now); the tags saying so."""
-    assert ctx.inputs.unw is not None
-    ref = ctx.reference = find_reference(ctx.reference_request, ctx.grid, ctx.inputs.unw,
+    phase = ctx.products[UNWRAPPED_PHASE_SPEC.key]
+
+    def read_phase(row0: int, rows: int) -> FloatArray:
+        with phase.rows() as reader:
+            return reader.read_rows(row0, rows)[0]
+
+    ref = ctx.reference = find_reference(ctx.reference_request, ctx.grid, read_phase,
                                          ctx.block_stats(), ctx.coherence_threshold)  # fmt: skip
     return {
         "REFERENCE_METHOD": ref.method,

@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,12 +25,14 @@ from .cog import CogWriter, ProductRows, gdal_env, window_rows
 from .coherence import COHERENCE_MASK_SPEC, COHERENCE_SPEC, coherence_window
 from .components import CONNECTED_COMPONENTS_SPEC, connected_components_window
 from .context import ExportContext
+from .cycles import unwrapped_phase_window
 from .displacement import (
+    FILTERED_UNWRAPPED_PHASE_SPEC,
     LOS_DISPLACEMENT_SPEC,
     UNWRAPPED_PHASE_SPEC,
+    filtered_unwrapped_phase_window,
     los_displacement_window,
     reference_tags,
-    unwrapped_phase_window,
 )
 from .isce_input import ISCE_INPUTS, IsceRowReader, find_merged_inputs, read_wavelength
 from .metadata import (
@@ -67,15 +70,24 @@ class ProductPass:
     prepare: Callable[[ExportContext], dict[str, str]] | None = None
     # Rule outputs only: the geocode list must also hold these inputs (expected_products).
     also_listed: tuple[str, ...] = ()
+    # Products of earlier passes read over the same windows (ctx.companions, by key); those
+    # that were not made are left out.
+    companions: tuple[str, ...] = ()
 
 
 # In order: unw first (its validity decides the conncomp's nodata), then conncomp and cor (block
-# statistics for the automatic reference), then the displacement, which needs the reference.
+# statistics for the automatic reference), then the unwrapped phase without the filter's bias
+# (dinsar.products.cycles: the unfiltered interferogram plus the filtered unwrap's whole cycles,
+# masked by coherence and components), then the displacement, which needs the reference.
 PASSES: tuple[ProductPass, ...] = (
-    ProductPass("unw", (UNWRAPPED_PHASE_SPEC,), unwrapped_phase_window, 8 + 4 + 4 + 2),
+    ProductPass("unw", (FILTERED_UNWRAPPED_PHASE_SPEC,), filtered_unwrapped_phase_window,
+                8 + 4 + 4 + 2),
     ProductPass("conncomp", (CONNECTED_COMPONENTS_SPEC,), connected_components_window,
                 1 + 1 + 4 + 2, also_listed=("unw",)),
     ProductPass("cor", (COHERENCE_SPEC, COHERENCE_MASK_SPEC), coherence_window, 8 + 4 + 1 + 6),
+    ProductPass("ifg", (UNWRAPPED_PHASE_SPEC,), unwrapped_phase_window, 8 + 4 + 4 + 1 + 4 + 8 * 6,
+                also_listed=("unw", "cor"),
+                companions=("filtered_unwrapped_phase", "coherence", "connected_components")),
     ProductPass("unwrapped_phase", (LOS_DISPLACEMENT_SPEC,), los_displacement_window, 4 + 4 + 4,
                 whole_blocks=False, prepare=reference_tags),
     ProductPass("flat", (WRAPPED_PHASE_SPEC,), wrapped_phase_window, 8 + 4 + 6),
@@ -177,6 +189,7 @@ def export_pair(
                     source = unconverted[step.source].rows()
                 else:
                     continue
+                ctx.products = unconverted
                 tags = {**common_tags, **(step.prepare(ctx) if step.prepare else {})}
                 writers = {
                     spec.key: CogWriter(outdir / spec.filename, spec.filled(**settings), grid, tags,
@@ -184,10 +197,13 @@ def export_pair(
                     for spec in step.products
                 }  # fmt: skip
                 created.extend(writers.values())
-                _run_pass(step, source, writers, ctx, memory_budget_mb)
+                companions = {key: unconverted[key].rows() for key in step.companions
+                              if key in unconverted}  # fmt: skip
+                _run_pass(step, source, writers, ctx, memory_budget_mb, companions)
                 unconverted.update(writers)
                 # products no later pass reads convert in the background while the next runs
-                read_later = {later.source for later in PASSES[index + 1 :]}
+                read_later = {key for later in PASSES[index + 1 :]
+                              for key in (later.source, *later.companions)}  # fmt: skip
                 for key in [k for k in unconverted if k not in read_later]:
                     futures.append(pool.submit(unconverted.pop(key).finish))
             written = {path.name: path for path in (f.result() for f in futures)}
@@ -208,18 +224,23 @@ def export_pair(
 
 
 def _run_pass(step: ProductPass, reader: IsceRowReader | ProductRows,
-              writers: dict[str, CogWriter], ctx: ExportContext, memory_budget_mb: int) -> None:  # fmt: skip
+              writers: dict[str, CogWriter], ctx: ExportContext, memory_budget_mb: int,
+              companions: dict[str, ProductRows]) -> None:  # fmt: skip
     grid = ctx.grid
     rows = window_rows(grid.width, step.bytes_per_pixel, memory_budget_mb, grid.length)
     if step.whole_blocks:
         rows = max(REFERENCE_BLOCK, rows // REFERENCE_BLOCK * REFERENCE_BLOCK)
     started = time.perf_counter()
-    with reader:
+    with reader, ExitStack() as stack:
+        opened = {key: stack.enter_context(rows_of) for key, rows_of in companions.items()}
         for row0 in range(0, grid.length, rows):
-            bands = reader.read_rows(row0, min(rows, grid.length - row0))
+            height = min(rows, grid.length - row0)
+            bands = reader.read_rows(row0, height)
             reader.prefetch(row0 + rows, min(rows, grid.length - row0 - rows))  # read while computing
+            ctx.companions = {key: rows_of.read_rows(row0, height)[0] for key, rows_of in opened.items()}
             for key, values in step.compute(bands, row0, ctx).items():
                 writers[key].write(row0, values, bands)
+        ctx.companions = {}
     for writer in writers.values():
         writer.close()  # flushed: the COG translation reads the files
     log.debug("pass over %s: %.1f s", reader.path.name, time.perf_counter() - started)

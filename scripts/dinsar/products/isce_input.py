@@ -40,6 +40,7 @@ SENTINEL1_WAVELENGTH_M = 0.05546576
 ISCE_INPUTS: dict[str, tuple[tuple[str, ...], int]] = {
     "unw": (("filt_topophase.unw",), 2),
     "flat": (("filt_topophase.flat",), 1),
+    "ifg": (("topophase.flat",), 1),  # unfiltered: the unwrapped phase's value (products.cycles)
     "cor": (("topophase.cor",), 2),
     "phsig": (("phsig.cor",), 1),
     "los": (("los.rdr",), 2),
@@ -83,6 +84,7 @@ class MergedInputs:
     workdir: Path
     unw: Path | None
     flat: Path | None
+    ifg: Path | None
     cor: Path | None
     phsig: Path | None
     los: Path | None

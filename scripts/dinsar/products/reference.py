@@ -7,16 +7,14 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
 from ..grid import Grid
-from .isce_input import IsceRowReader, valid_unwrapped
-from .spec import BoolArray, ProductError, with_nodata
+from .spec import BoolArray, FloatArray, ProductError
 
 log = logging.getLogger(__name__)
 
@@ -201,11 +199,14 @@ def choose_reference_block(stats: BlockStats, threshold: float) -> tuple[int, in
 def find_reference(
     request: ReferenceRequest,
     grid: Grid,
-    unw: Path,
+    read_phase: Callable[[int, int], FloatArray],
     stats: BlockStats,
     threshold: float,
 ) -> ReferencePoint:
-    """Where the displacement is set to zero, and the unwrapped phase there (from ``unw``)."""
+    """Where the displacement is set to zero, and the unwrapped phase there.
+
+    ``read_phase(row0, rows)`` gives rows of the unwrapped phase (rows, width), NaN for no data.
+    """
     if request is None:
         return ReferencePoint(method="none", detail="no reference point: the phase offset left "
                               "by the unwrapper remains")  # fmt: skip
@@ -223,9 +224,7 @@ def find_reference(
         size = REFERENCE_WINDOW
         method, detail = "point", f"median of the {size}x{size} pixels around lat {lat}, lon {lon}"
     height, width = min(size, grid.length - row0), min(size, grid.width - col0)
-    with IsceRowReader(unw) as reader:
-        amplitude, phase = reader.read_rows(row0, height)[:, :, col0 : col0 + width]
-    values = with_nodata(phase, valid_unwrapped(amplitude, phase))
+    values = read_phase(row0, height)[:, col0 : col0 + width]
     finite = values[np.isfinite(values)]
     if finite.size == 0:
         raise ProductError(
