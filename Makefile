@@ -23,7 +23,7 @@ $(GDAL_STAMP):
 	touch $(GDAL_STAMP)
 
 $(STAMP): pyproject.toml $(GDAL_STAMP)
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test,timeseries]'
 	touch $(STAMP)
 
 # ISCE2 2.6.5 built from its source release, outside the clone (a second run does nothing)
