@@ -145,6 +145,44 @@ def test_sigterm_during_a_topsapp_step_stops_topsapp(tmp_path: Path) -> None:
     assert "interrupted" in note.read_text()
 
 
+def test_sigterm_while_topsapp_starts_still_stops_it(tmp_path: Path) -> None:
+    """A SIGTERM that arrives while topsApp is being started (here: sent by the job to itself
+    the moment the process exists, before the step runner's next line) is held back and then
+    handled: topsApp is stopped, not left running without its job, and the line says SIGTERM."""
+    work = tmp_path / "work"
+    work.mkdir()
+    note = tmp_path / "topsapp.log"
+    pid_file = tmp_path / "child.pid"
+    script = tmp_path / "job.py"
+    script.write_text(
+        "import os, signal, subprocess, sys\n"
+        f"sys.path.insert(0, {str(REPO / 'scripts')!r})\n"
+        "from types import SimpleNamespace\n"
+        "from _helpers import run\n"
+        "from dinsar.isce_run import run_topsapp\n"
+        "from dinsar.topsapp import TopsApp\n"
+        "real_popen = subprocess.Popen\n"
+        "def popen_then_sigterm(*args, **kwargs):\n"
+        "    process = real_popen(*args, **kwargs)\n"
+        f"    open({str(pid_file)!r}, 'w').write(str(process.pid))\n"
+        "    os.kill(os.getpid(), signal.SIGTERM)\n"
+        "    return process\n"
+        "subprocess.Popen = popen_then_sigterm\n"
+        "def main(snakemake):\n"
+        f"    command = ({sys.executable!r}, '-c', 'import time; time.sleep(600)')\n"
+        "    run_topsapp(TopsApp(command, '2.6.5', 'test'), 'topo', sys.argv[1], {}, sys.argv[2], 1)\n"
+        "run(main, SimpleNamespace(rule='isce_topo', log=[]))\n"
+    )
+    done = subprocess.run([sys.executable, str(script), str(work), str(note)], capture_output=True,
+                          text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 130, done.stderr[-2000:]
+    assert done.stderr.strip().splitlines()[-1] == "dInSAR-Toolkit: rule isce_topo interrupted (SIGTERM)"
+    child = int(pid_file.read_text())
+    wait_for(lambda: not psutil.pid_exists(child) or psutil.Process(child).status() == psutil.STATUS_ZOMBIE,
+             "the stand-in topsApp stopped", 60)  # fmt: skip
+    assert "interrupted" in note.read_text()
+
+
 def test_children_take_ctrl_c_even_when_the_suite_was_started_with_it_ignored() -> None:
     """A shell's background job starts with SIGINT ignored, and exec keeps it ignored: then the
     Ctrl-C tests above would pass a signal to nothing. conftest undoes that for the children."""

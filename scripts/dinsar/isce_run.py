@@ -299,21 +299,28 @@ def run_topsapp(topsapp: TopsApp, group_name: str | StepGroup, workdir: str | Pa
         if log_path:
             sink.write(f"\n==== {dt.datetime.now(dt.UTC):%Y-%m-%dT%H:%M:%SZ} $ {shlex.join(command)}\n")
             sink.flush()
-        try:
-            process = subprocess.Popen(  # noqa: S603 - argument list, no shell, nothing from config is parsed by a shell
-                list(command), cwd=workdir, env=run_env, stdout=sink, stderr=subprocess.STDOUT,
-                preexec_fn=_ignore_sigint,  # noqa: PLW1509 - one thread here
-            )  # fmt: skip
-        except OSError as exc:
-            raise IsceRunError(f"could not start {command[0]} ({exc}); check isce.topsapp") from None
+        # SIGTERM is ours from before topsApp starts: held back while it starts (so none lands
+        # between its start and the handler, leaving it running), delivered right after
         previous = signal.signal(signal.SIGTERM, _interrupt)
+        process = None
         try:
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+            try:
+                process = subprocess.Popen(  # noqa: S603 - argument list, no shell, nothing from config is parsed by a shell
+                    list(command), cwd=workdir, env=run_env, stdout=sink, stderr=subprocess.STDOUT,
+                    preexec_fn=_child_signals,  # noqa: PLW1509 - one thread here
+                )  # fmt: skip
+            except OSError as exc:
+                raise IsceRunError(f"could not start {command[0]} ({exc}); check isce.topsapp") from None
+            finally:
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
             _pid, status, usage = os.wait4(process.pid, 0)
         except KeyboardInterrupt:
             signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C while topsApp stops
-            _stop(process)
-            if log_path:
-                sink.write(f"\n==== interrupted: {command[0]} stopped\n")
+            if process is not None:
+                _stop(process)
+                if log_path:
+                    sink.write(f"\n==== interrupted: {command[0]} stopped\n")
             raise
         finally:
             signal.signal(signal.SIGTERM, previous)
@@ -340,9 +347,11 @@ def run_topsapp(topsapp: TopsApp, group_name: str | StepGroup, workdir: str | Pa
     return record
 
 
-def _ignore_sigint() -> None:
-    """In topsApp's process before exec: Python then installs no KeyboardInterrupt handler."""
+def _child_signals() -> None:
+    """In topsApp's process before exec: SIGINT ignored (Python then installs no
+    KeyboardInterrupt handler), SIGTERM no longer held back as it is in the parent then."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
 
 
 def _interrupt(signum: int, frame: object) -> None:
