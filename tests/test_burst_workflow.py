@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from harness import environment
-from harness.joblog import parse
+from harness.joblog import ctrl_c_when, parse
 from harness.kill_loop import kill_and_rerun
 from workflow_runner import REPO, SNAKEMAKE, executed_rules, output_of, snakemake, write_config
 
@@ -260,8 +260,6 @@ def test_ctrl_c_during_burst_downloads_is_one_line_per_job_then_the_same_command
     """Ctrl-C (SIGINT to the whole process group, as a terminal sends it) while burst downloads
     hang: each interrupted job says so in one line, no traceback, no burst under its final name
     half-written; the same command then completes."""
-    import signal
-    import subprocess
     import time
 
     from dinsar.burst_staging import tiff_problem
@@ -273,30 +271,16 @@ def test_ctrl_c_during_burst_downloads_is_one_line_per_job_then_the_same_command
     env = services.user_env(tmp_path / "home")
     for _ in range(4):  # the first downloads hang (a slow server) until the Ctrl-C
         services.earthdata.faults.push(Fault(delay=60))
-    with open(tmp_path / "out.txt", "w") as out, open(tmp_path / "err.txt", "w") as err:
-        run = subprocess.Popen(
-            [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(tmp_path), "stage", "-c2",
-             "--configfile", str(config)],
-            env=env, stdout=out, stderr=err, start_new_session=True,
-        )  # fmt: skip
-        try:
-            logs = tmp_path / "ws" / "logs" / "download_burst"
-            deadline = time.monotonic() + 300
-            while run.poll() is None and not (logs.is_dir() and any(logs.iterdir())):
-                assert time.monotonic() < deadline, "no burst download started"
-                time.sleep(0.2)
-            time.sleep(1.0)
-            assert run.poll() is None, (tmp_path / "err.txt").read_text()[-3000:]
-            os.killpg(run.pid, signal.SIGINT)  # Ctrl-C
-            run.wait(timeout=300)
-        finally:
-            if run.poll() is None:
-                os.killpg(run.pid, signal.SIGKILL)
-                run.wait()
+    logs = tmp_path / "ws" / "logs" / "download_burst"
+    code, stdout, stderr = ctrl_c_when(
+        [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(tmp_path), "stage", "-c2",
+         "--configfile", str(config)],
+        env, tmp_path, lambda: logs.is_dir() and any(logs.iterdir()), "a burst download started",
+        before=lambda: time.sleep(1.0),  # into the hanging transfer
+    )  # fmt: skip
     services.earthdata.faults.clear()
-    stderr = (tmp_path / "err.txt").read_text()
-    text = (tmp_path / "out.txt").read_text() + stderr
-    assert run.returncode != 0
+    text = stdout + stderr
+    assert code != 0
     assert "Traceback" not in text and "KeyboardInterrupt" not in text, text[-5000:]
     ours = [line for line in stderr.splitlines() if line.startswith("dInSAR-Toolkit:")]
     interrupted = [line for line in ours if line.endswith(INTERRUPTED)]

@@ -16,6 +16,7 @@ from test_isce_rules import ALLOWED, env_for, inventory, searched, staged, targe
 
 from dinsar.errors import INTERRUPTED
 from harness import environment
+from harness.joblog import ctrl_c_when
 from workflow_runner import REPO, SNAKEMAKE, write_config
 
 PAIR = "20161007_20161031"
@@ -37,28 +38,24 @@ def test_ctrl_c_during_a_topsapp_step_is_one_line(tmp_path: Path, searched: Path
            *targets_of(workspace, [PAIR]), *ALLOWED, "--configfile", str(write_config(tmp_path, config))]  # fmt: skip
     env = {**environment.clean(), **env_for(DINSAR_DOUBLE_HOLD_AT="topo")}
     topo_log = workspace / "logs" / "isce_topo" / f"{PAIR}.log"
-    with open(tmp_path / "out.txt", "w") as out, open(tmp_path / "err.txt", "w") as err:
-        run = subprocess.Popen(cmd, stdout=out, stderr=err, env=env, start_new_session=True)
-        try:
-            wait_for(lambda: run.poll() is not None or (
-                topo_log.is_file() and "holding in step topo" in topo_log.read_text()), "topo started")
-            assert run.poll() is None, (tmp_path / "err.txt").read_text()[-3000:]
-            double = int(topo_log.read_text().split("holding in step topo (pid ")[1].split(")")[0])
-            assert psutil.pid_exists(double)
-            os.killpg(run.pid, signal.SIGINT)  # Ctrl-C
-            run.wait(timeout=300)
-        finally:
-            if run.poll() is None:
-                os.killpg(run.pid, signal.SIGKILL)
-                run.wait()
-    stderr = (tmp_path / "err.txt").read_text()
-    text = (tmp_path / "out.txt").read_text() + stderr
-    assert run.returncode != 0
+    double = []
+
+    def holding() -> None:  # the double (topsApp's stand-in) is running topo
+        double.append(int(topo_log.read_text().split("holding in step topo (pid ")[1].split(")")[0]))
+        assert psutil.pid_exists(double[0])
+
+    code, stdout, stderr = ctrl_c_when(
+        cmd, env, tmp_path,
+        lambda: topo_log.is_file() and "holding in step topo" in topo_log.read_text(),
+        "topo started", before=holding,
+    )  # fmt: skip
+    text = stdout + stderr
+    assert code != 0
     # one line of ours, no traceback (the log Snakemake shows of the failed job included)
     assert "Traceback" not in text and "KeyboardInterrupt" not in text, text[-5000:]
     assert stderr.count(f"dInSAR-Toolkit: rule isce_topo {INTERRUPTED}") == 1, stderr[-3000:]
     # topsApp was stopped, not left running in the pair's directory, and topo is not done
-    wait_for(lambda: not psutil.pid_exists(double) or psutil.Process(double).status() == psutil.STATUS_ZOMBIE,
+    wait_for(lambda: not psutil.pid_exists(double[0]) or psutil.Process(double[0]).status() == psutil.STATUS_ZOMBIE,
              "the double stopped", 60)  # fmt: skip
     assert not (workspace / "work" / PAIR / "PICKLE" / "topo").exists()
     assert f"ERROR dinsar: {INTERRUPTED}" in topo_log.read_text()

@@ -194,3 +194,33 @@ class LiveRun:
 
 def keys(jobs: Iterable[Job]) -> set[tuple[str, tuple[str, ...]]]:
     return {j.key for j in jobs}
+
+
+def ctrl_c_when(cmd: Sequence[str], env: Mapping[str, str], folder: Path,
+                ready: Callable[[], bool], what: str,
+                before: Callable[[], None] | None = None) -> tuple[int, str, str]:  # fmt: skip
+    """Start ``cmd`` in a new session, and once ``ready()`` holds, press Ctrl-C: SIGINT to its
+    whole process group, as a terminal sends it. ``before`` runs just before (checks of the
+    running state). Returns the exit status, stdout and stderr (kept in ``folder``).
+
+    The 600 s limit only keeps a broken run from hanging the suite; a run that ends by itself
+    before ``ready()`` fails with its stderr.
+    """
+    out_path, err_path = folder / "out.txt", folder / "err.txt"
+    with open(out_path, "w") as out, open(err_path, "w") as err:
+        run = subprocess.Popen(list(cmd), stdout=out, stderr=err, env=dict(env), start_new_session=True)  # noqa: S603 - argument list
+        try:
+            deadline = time.monotonic() + 600
+            while run.poll() is None and not ready():
+                assert time.monotonic() < deadline, f"never happened: {what}"
+                time.sleep(0.2)
+            assert run.poll() is None, f"ended before {what}: {err_path.read_text()[-3000:]}"
+            if before is not None:
+                before()
+            os.killpg(run.pid, signal.SIGINT)  # Ctrl-C
+            run.wait(timeout=300)
+        finally:
+            if run.poll() is None:
+                os.killpg(run.pid, signal.SIGKILL)
+                run.wait()
+    return run.returncode, out_path.read_text(), err_path.read_text()
