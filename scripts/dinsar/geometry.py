@@ -166,7 +166,8 @@ def take_geometry(workdir: str | Path, geometry_dir: str | Path, topsapp: TopsAp
     """topo for a pair from the geometry job: its bursts' files (hard links, else copies) and
     topsApp's state after topo. Returns the usage record of the step (the state writer's
     exact CPU, as isce_run.run_topsapp's)."""
-    workdir, geometry_dir = Path(workdir), Path(geometry_dir)
+    # absolute: the state writer runs in the pair's folder (a workspace may be given relative)
+    workdir, geometry_dir = Path(workdir).absolute(), Path(geometry_dir).absolute()
     started = time.monotonic()
     pair = common_bursts(workdir / pickle_files("verifyDEM")[1])
     geometry = common_bursts(geometry_dir / pickle_files("topo")[1])
