@@ -441,6 +441,68 @@ class Products(_Section):
         return value
 
 
+class Timeseries(_Section):
+    """The time series of a track: MintPy (run as a program) inverts the track's network of
+    unwrapped pairs into a displacement history per date and a velocity."""
+
+    enabled: Literal["auto"] | bool = Field(
+        default="auto",
+        description="auto (every track with at least 3 dates and a connected network; the "
+        "plan names the others and why) | true (as auto, but a track that cannot be inverted "
+        "stops the plan with the reason) | false (never). `snakemake` and `snakemake "
+        "timeseries` both run it",
+    )
+    reference_point: Literal["auto"] | list[float] = Field(
+        default="auto",
+        description="auto (MintPy picks a coherent pixel) | [lat, lon]: every date's "
+        "displacement is 0 there; choose stable ground",
+    )
+    min_coherence: Annotated[float, Field(ge=0, le=1)] = Field(
+        default=0.7,
+        description="coherence-based network modification: a pair whose mean coherence (over "
+        "the area) is below is left out, as long as the network stays connected",
+    )
+    min_temporal_coherence: Annotated[float, Field(ge=0, le=1)] = Field(
+        default=0.7,
+        description="pixels whose inversion fits worse are masked in the velocity and the "
+        "per-date maps",
+    )
+    topographic_residual: bool = Field(
+        default=False,
+        description="estimate and remove the DEM error from the perpendicular baselines "
+        "(MintPy's topographicResidual); worth it for stacks with tens of dates and a spread "
+        "of baselines, unstable on a few",
+    )
+    mintpy_options: dict[str, str | int | float | bool] = Field(
+        default_factory=dict,
+        description="more MintPy template lines, key -> value, written last (they win), e.g. "
+        "{mintpy.troposphericDelay.method: pyaps} to turn on the weather-model correction, "
+        "which downloads ERA5 data and needs a CDS account. The corrections that need the "
+        "network are off by default.",
+    )
+
+    @field_validator("reference_point")
+    @classmethod
+    def _lat_lon(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            if len(value) != 2 or not (-90 <= value[0] <= 90 and -180 <= value[1] <= 180):
+                raise ValueError(f"reference point {value!r} must be [lat, lon] in degrees or 'auto'")
+        return value
+
+    @field_validator("mintpy_options")
+    @classmethod
+    def _mintpy_keys(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for key, option in value.items():
+            if not re.fullmatch(r"mintpy(\.[A-Za-z][A-Za-z0-9_]*)+", key):
+                raise ValueError(
+                    f"{key!r} is not a MintPy template key; keys look like "
+                    "mintpy.troposphericDelay.method (see MintPy's smallbaselineApp.cfg)"
+                )
+            if re.search(r"[\n\r#=]", str(option)):
+                raise ValueError(f"{key}: value {option!r} must be one line without '=' or '#'")
+        return value
+
+
 class Config(_Section):
     """Every user setting of the workflow. Unknown keys are rejected."""
 
@@ -477,6 +539,7 @@ class Config(_Section):
         "intermediates, keep merged/*.geo, metadata and logs) | all",
     )
     products: Products = Field(default_factory=Products)
+    timeseries: Timeseries = Field(default_factory=Timeseries)
 
     @field_validator("roi", mode="before")
     @classmethod
