@@ -43,12 +43,13 @@ import numpy as np
 import requests
 from shapely.geometry import MultiPolygon, Polygon, box
 
-from .config import Dem, Network
+from .config import Config, Dem, Network
 from .download import DEFAULT_NETWORK, DownloadError, Target, download
 from .errors import DinsarError
-from .grid import Grid, GridError
-from .isce_image import IsceImage, read_image, write_raster
+from .grid import Grid, GridError, track_grid
+from .isce_image import IsceImage, IsceImageError, read_image, write_raster
 from .records import DemManifest
+from .roi import parse_roi
 
 log = logging.getLogger(__name__)
 
@@ -607,6 +608,24 @@ def build_dem(
         voids_set_to_zero=voids,
         tiles=tiles,
     )
+
+
+def geocode_lattice(manifest: DemManifest) -> Grid:
+    """The grid of the track's geocoding DEM, whose samples topsApp's geocode writes, read from
+    its ISCE XML as the geocoded products are read (``IsceImage.grid``)."""
+    xml = Path(manifest.geocode_dem + ".xml")
+    try:
+        return read_image(xml).grid()
+    except (OSError, IsceImageError, GridError) as exc:
+        raise DemError(f"the geocoding DEM of track {manifest.track} ({xml}): {exc}; "
+                       "re-make the DEM (delete its dem.json)") from None  # fmt: skip
+
+
+def track_grid_for(manifest: DemManifest, cfg: Config) -> Grid:
+    """The one grid of every pair of the track: the geocoding DEM's pixels that cover the area
+    plus ``isce.geocode_margin`` (dinsar.grid.track_grid). topsApp's geocode bounding box
+    (dinsar.isce_xml.geocode_bbox_snwe) and the export (dinsar.products.export) both take it."""
+    return track_grid(geocode_lattice(manifest), parse_roi(cfg.roi).bounds, cfg.isce.geocode_margin)
 
 
 def _check_extent(grid: Grid, track: str, bounds: Sequence[float]) -> None:
