@@ -257,3 +257,29 @@ def test_a_pair_on_the_track_grid_is_exported_as_before(tmp_path: Path) -> None:
         with rasterio.open(on_grid.files[name]) as a, rasterio.open(alone.files[name]) as b:
             assert a.transform == b.transform
             np.testing.assert_array_equal(a.read(1), b.read(1))
+
+
+# --- the plan's estimate ----------------------------------------------------------------------
+
+
+def test_plan_states_the_grid_it_will_use() -> None:
+    from dinsar.config import validate_config
+    from dinsar.dem import planned_track_grid
+    from dinsar.plan import grid_lines
+
+    roi = [10.3, 46.6, 10.55, 46.9]
+    cfg = validate_config({"roi": roi, "dates": {"start": "2021-01-01", "end": "2021-03-01"},
+                           "dem": {"source": "glo_90", "geocode_resample": 1}})  # fmt: skip
+    planned = planned_track_grid(cfg.dem, cfg)
+    assert planned is not None
+    grid, how = planned
+    assert grid.delta_lon == pytest.approx(3 * ARCSEC) and how.startswith("glo_90 x 1")
+    west, south, east, north = grid.bounds()
+    margin = cfg.isce.geocode_margin
+    assert west <= roi[0] - margin < west + grid.delta_lon
+    assert north >= roi[3] + margin > north + grid.delta_lat
+    text = "\n".join(grid_lines(planned, margin))
+    assert "EPSG:4326" in text and f"{grid.width} x {grid.length} pixels" in text
+    own_file = cfg.dem.model_copy(update={"file": "my_dem.tif"})  # its posting is its own
+    assert planned_track_grid(own_file, cfg) is None
+    assert "posting: dem.file's" in "\n".join(grid_lines(None, margin))
