@@ -4,6 +4,8 @@ import logging
 from pathlib import Path
 
 from _helpers import mock_snakemake, run
+from dinsar.config import validate_config
+from dinsar.dem import track_grid_for
 from dinsar.products import PairInfo, ProductError, export_pair, read_orbit_types
 from dinsar.records import DemManifest
 
@@ -14,6 +16,7 @@ def main(snakemake):
     info = PairInfo(**snakemake.params.pair)
     info.orbits = read_orbit_types(snakemake.input.orbits)
     outdir = Path(snakemake.output.metadata).parent
+    dem = DemManifest.read(snakemake.input.dem)
     result = export_pair(
         snakemake.params.workdir,
         outdir,
@@ -21,7 +24,9 @@ def main(snakemake):
         reference_point=snakemake.params.reference_point,
         coherence_threshold=snakemake.params.coherence_threshold,
         threads=snakemake.threads,
-        dem=DemManifest.read(snakemake.input.dem),
+        dem=dem,
+        # every pair of the track on one grid (the one topsApp.xml's geocode box asked for)
+        track_grid=track_grid_for(dem, validate_config(snakemake.config)),
     )
     missing = [f for f in snakemake.output if Path(f).name not in result.files]
     if missing:

@@ -8,11 +8,13 @@ from _helpers import mock_snakemake, run
 from dinsar.atomic import write_text
 from dinsar.burst_set import cache_folder
 from dinsar.config import validate_config
+from dinsar.dem import planned_track_grid
 from dinsar.pairs import date_baselines, write_pairs_table
 from dinsar.plan import (
     bursts_per_pair,
     estimate_cpu,
     estimate_disk,
+    grid_lines,
     summary_text,
     write_scenes_table,
 )
@@ -63,6 +65,7 @@ def main(snakemake):
             cfg.isce.azimuth_looks,
             references=len(stack.pairs_by_reference) if cfg.isce.reuse_geometry else None,
         ),
+        grid=grid_lines(planned_track_grid(cfg.dem, cfg), cfg.isce.geocode_margin),
     )
     write_text(snakemake.output.summary, text)
     log.info("plan written to %s", Path(snakemake.output.summary).parent)

@@ -12,12 +12,14 @@ from pathlib import Path
 from _helpers import mock_snakemake, run
 from dinsar.atomic import write_text
 from dinsar.config import validate_config
+from dinsar.dem import track_grid_for
 from dinsar.eof import EofError, read_eof
 from dinsar.errors import DinsarError
 from dinsar.integrity import check_unchanged
 from dinsar.isce_xml import (
     Sensor,
     TopsAppConfig,
+    geocode_bbox_snwe,
     render_topsapp_xml,
     snwe,
     validate_topsapp_xml,
@@ -71,7 +73,8 @@ def main(snakemake):
     # a pair, or (rule geometry_xml) a reference date paired with itself for its geometry job
     wildcards = snakemake.wildcards
     label = getattr(wildcards, "pair", None) or f"geometry_{wildcards.date}"
-    isce = validate_config(snakemake.config).isce
+    config = validate_config(snakemake.config)
+    isce = config.isce
     pol = params.polarization.lower()
     roi = parse_roi(params.roi)
     workdir = Path(snakemake.output.xml).parent
@@ -124,13 +127,15 @@ def main(snakemake):
             aux_dir=aux_directory(aux, info["date"]),
         )
     dem = DemManifest.read(snakemake.input.dem)
+    grid = track_grid_for(dem, config)
     bounds = roi.bounds
     cfg = TopsAppConfig(
         reference=sensors["reference"],
         secondary=sensors["secondary"],
         swaths=tuple(swaths),
         roi_snwe=snwe(bounds),
-        geocode_bbox_snwe=snwe(bounds, isce.geocode_margin),
+        # the track grid's samples exactly (every pair of the track on one grid)
+        geocode_bbox_snwe=geocode_bbox_snwe(grid),
         dem=dem.dem,
         geocode_dem=dem.geocode_dem,
         isce=isce,
@@ -159,7 +164,8 @@ def main(snakemake):
     )
     record.write(snakemake.output.info)
     write_text(snakemake.output.xml, text)
-    log.info("%s: swaths %s, %d bursts over the ROI", workdir, swaths, record.bursts)
+    log.info("%s: swaths %s, %d bursts over the ROI; geocoded onto the track grid %d x %d, "
+             "bounds %s", workdir, swaths, record.bursts, grid.width, grid.length, grid.bounds())
 
 
 if "snakemake" not in globals():

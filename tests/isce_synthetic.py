@@ -58,7 +58,8 @@ def mogi_enu(east: np.ndarray, north: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return c * east / denominator, c * north / denominator, c * MOGI_DEPTH_M / denominator
 
 
-def _image(name: str, width: int, length: int, data_type: str, bands: int, scheme: str) -> IsceImage:
+def _image(name: str, width: int, length: int, data_type: str, bands: int, scheme: str,
+           origin: tuple[float, float] = (0.0, 0.0)) -> IsceImage:  # fmt: skip
     return IsceImage(
         file_name=f"merged/{name}",
         width=width,
@@ -66,9 +67,9 @@ def _image(name: str, width: int, length: int, data_type: str, bands: int, schem
         data_type=data_type,
         bands=bands,
         scheme=scheme,
-        first_lon=LON0,
+        first_lon=LON0 + origin[1] * DLON,
         delta_lon=DLON,
-        first_lat=LAT0,
+        first_lat=LAT0 + origin[0] * DLAT,
         delta_lat=DLAT,
     )
 
@@ -119,8 +120,13 @@ def write_run(
     reference_date: str = "20210401",
     secondary_date: str = "20210413",
     roi_snwe: tuple[float, float, float, float] | None = None,
+    origin: tuple[float, float] = (0.0, 0.0),
 ) -> SyntheticRun:
-    """Write a topsApp-like run directory with a Mogi uplift at the grid centre."""
+    """Write a topsApp-like run directory with a Mogi uplift at the grid centre.
+
+    ``origin``: (rows, columns) from (LAT0, LON0) to the grid's first pixel, in pixels (a
+    fraction makes a grid off the common lattice).
+    """
     workdir.mkdir(parents=True, exist_ok=True)
     rows, cols = np.mgrid[0:length, 0:width]
     lat = LAT0 + (rows + 0.5) * DLAT
@@ -165,21 +171,21 @@ def write_run(
     merged.mkdir(exist_ok=True)
     w, n = width, length
     write_raster(merged / "filt_topophase.unw.geo", [unw_amp, unw_phase],
-                 _image("filt_topophase.unw.geo", w, n, "FLOAT", 2, "BIL"))  # fmt: skip
+                 _image("filt_topophase.unw.geo", w, n, "FLOAT", 2, "BIL", origin))  # fmt: skip
     write_raster(merged / "filt_topophase.flat.geo", [flat],
-                 _image("filt_topophase.flat.geo", w, n, "CFLOAT", 1, "BIP"))  # fmt: skip
+                 _image("filt_topophase.flat.geo", w, n, "CFLOAT", 1, "BIP", origin))  # fmt: skip
     # the unfiltered interferogram (here as the filtered one: no filter loss to take out)
     write_raster(merged / "topophase.flat.geo", [flat],
-                 _image("topophase.flat.geo", w, n, "CFLOAT", 1, "BIP"))  # fmt: skip
+                 _image("topophase.flat.geo", w, n, "CFLOAT", 1, "BIP", origin))  # fmt: skip
     write_raster(merged / "topophase.cor.geo", [cor_amp, cor],
-                 _image("topophase.cor.geo", w, n, "FLOAT", 2, "BIL"))  # fmt: skip
+                 _image("topophase.cor.geo", w, n, "FLOAT", 2, "BIL", origin))  # fmt: skip
     write_raster(merged / "phsig.cor.geo", [phsig],
-                 _image("phsig.cor.geo", w, n, "FLOAT", 1, "BIP"))  # fmt: skip
+                 _image("phsig.cor.geo", w, n, "FLOAT", 1, "BIP", origin))  # fmt: skip
     write_raster(merged / "los.rdr.geo", [los_inc, los_az],
-                 _image("los.rdr.geo", w, n, "FLOAT", 2, "BIL"))  # fmt: skip
+                 _image("los.rdr.geo", w, n, "FLOAT", 2, "BIL", origin))  # fmt: skip
     if conncomp:
         write_raster(merged / "filt_topophase.unw.conncomp.geo", [labels],
-                     _image("filt_topophase.unw.conncomp.geo", w, n, "BYTE", 1, "BIP"))  # fmt: skip
+                     _image("filt_topophase.unw.conncomp.geo", w, n, "BYTE", 1, "BIP", origin))  # fmt: skip
     dem = IsceImage(file_name="merged/dem.crop", width=w, length=n, data_type="SHORT",
                     image_type="dem", reference="EGM96")  # fmt: skip
     write_raster(merged / "dem.crop", [np.full((n, w), 330, dtype=np.int16)], dem)
@@ -210,5 +216,5 @@ def write_run(
         nan_patch=nan_patch,
         low_coherence=low,
         centre_rc=centre,
-        geotransform=(LON0, DLON, 0.0, LAT0, 0.0, DLAT),
+        geotransform=(LON0 + origin[1] * DLON, DLON, 0.0, LAT0 + origin[0] * DLAT, 0.0, DLAT),
     )

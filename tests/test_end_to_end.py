@@ -74,6 +74,17 @@ def test_full_run_from_search_to_report(tmp_path: Path, user, earthdata, https_s
     assert sum(fetched.values()) == sum(sizes[name] for name in used) + 1
 
     ws = user.workspace
+    # one grid per track: every product of every pair on the same transform and size, each pair
+    # geocoded by the double's geozero (ISCE's index rule) exactly onto it from topsApp.xml's box
+    grids = set()
+    for path in sorted(ws.glob("products/*_*/*.tif")):
+        with rasterio.open(path) as ds:
+            grids.add((ds.transform.to_gdal(), ds.width, ds.height, ds.crs.to_epsg()))
+    assert len(grids) == 1, grids
+    for pair in PAIRS:
+        placement = json.loads((ws / "products" / pair / "metadata.json").read_text())["grid"]
+        assert placement["pair_placement"] | {"width": 0, "length": 0} == {
+            "track_grid": True, "row_offset": 0, "col_offset": 0, "width": 0, "length": 0}  # fmt: skip
     for pair in PAIRS:
         products = ws / "products" / pair
         with rasterio.open(products / "los_displacement.tif") as ds:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -71,6 +72,10 @@ def test_plan_from_saved_search(tmp_path: Path, shared_dir: Path) -> None:
         "coregistration 11 min), ~2.9 h for 7 pair(s) with topo once per reference date " \
         "(7 geometry job(s), isce.reuse_geometry)" in summary  # fmt: skip
     assert summary.index("estimated disk") < summary.index("estimated CPU")
+    # the one grid every pair of the track is exported onto: CRS, posting, size, bounds
+    assert re.search(r"track grid \(every pair of a track is exported onto it\): EPSG:4326.*\n"
+                     r"    posting 2\" \(0.000555556 deg; glo_30 x 2 \(auto.*\), \d+ x \d+ "
+                     r"pixels, bounds \[W, S, E, N\] \[", summary), summary  # fmt: skip
     scenes = read_csv(ws / "plan" / "scenes.csv")
     assert {s["date"] for s in scenes if s["used"] == "yes"} == set(EXPECTED_DATES)
 

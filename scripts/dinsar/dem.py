@@ -36,6 +36,7 @@ import warnings
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from types import SimpleNamespace
 from typing import IO, Any
 from urllib.parse import urlsplit
 
@@ -43,18 +44,28 @@ import numpy as np
 import requests
 from shapely.geometry import MultiPolygon, Polygon, box
 
-from .config import Dem, Network
+from .config import Config, Dem, Network
 from .download import DEFAULT_NETWORK, DownloadError, Target, download
 from .errors import DinsarError
-from .grid import Grid, GridError
-from .isce_image import IsceImage, read_image, write_raster
+from .grid import Grid, GridError, track_grid
+from .isce_image import IsceImage, IsceImageError, read_image, write_raster
 from .records import DemManifest
+from .roi import parse_roi
 
 log = logging.getLogger(__name__)
 
 DEM_NAME = "dem.wgs84"
 GEOCODE_DEM_NAME = "geocode_dem.wgs84"
 ZIPPED_DATASETS = ("srtm_v3", "nasadem")  # tiles come as .zip and need Earthdata login
+# Each dataset's posting in arc-seconds (dem_stitcher's tiles), for the plan's estimate of the
+# track grid before the DEM exists; the DEM step reads the real one from the tiles.
+DATASET_POSTING_ARCSEC: dict[str, float] = {
+    "glo_30": 1, "glo_90": 3, "srtm_v3": 1, "nasadem": 1, "3dep": 1 / 3,
+}  # fmt: skip
+# Nominal Sentinel-1 IW pixel spacings (m) and mid-swath incidences (deg), for the same estimate;
+# the DEM step takes the real ones from the annotations (multilooked_spacing).
+NOMINAL_IW_SPACING_M = {"azimuth": 13.9, "slant_range": 2.33}
+NOMINAL_IW_INCIDENCE_DEG = (33.7, 38.9, 43.1)
 ARCSEC = 1 / 3600
 # property names ISCE accepts in a DEM's XML (isce_image_xml.md); anything else is fatal there
 ISCE_DEM_PROPERTIES = frozenset(
@@ -607,6 +618,57 @@ def build_dem(
         voids_set_to_zero=voids,
         tiles=tiles,
     )
+
+
+def geocode_lattice(manifest: DemManifest) -> Grid:
+    """The grid of the track's geocoding DEM, whose samples topsApp's geocode writes, read from
+    its ISCE XML as the geocoded products are read (``IsceImage.grid``)."""
+    xml = Path(manifest.geocode_dem + ".xml")
+    try:
+        return read_image(xml).grid()
+    except (OSError, IsceImageError, GridError) as exc:
+        raise DemError(f"the geocoding DEM of track {manifest.track} ({xml}): {exc}; "
+                       "re-make the DEM (delete its dem.json)") from None  # fmt: skip
+
+
+def track_grid_for(manifest: DemManifest, cfg: Config) -> Grid:
+    """The one grid of every pair of the track: the geocoding DEM's pixels that cover the area
+    plus ``isce.geocode_margin`` (dinsar.grid.track_grid). topsApp's geocode bounding box
+    (dinsar.isce_xml.geocode_bbox_snwe) and the export (dinsar.products.export) both take it."""
+    lattice = geocode_lattice(manifest)
+    grid = track_grid(lattice, parse_roi(cfg.roi).bounds, cfg.isce.geocode_margin)
+    (w, s, e, n), (dw, ds, de, dn) = grid.bounds(), lattice.bounds()
+    if w < dw or s < ds or e > de or n > dn:
+        log.warning("the track grid %s reaches past the geocoding DEM %s of track %s: no data "
+                    "there; raise dem.buffer", grid.bounds(), lattice.bounds(), manifest.track)  # fmt: skip
+    return grid
+
+
+def planned_track_grid(settings: Dem, cfg: Config) -> tuple[Grid, str] | None:
+    """The plan's estimate of the track grid (before the DEM exists), and how it was estimated;
+    None for a ``dem.file``, whose posting is known only once it is read.
+
+    The dataset's posting times ``dem.geocode_resample`` (``auto``: from nominal IW spacings),
+    on a lattice of whole postings; the real lattice is the geocoding DEM's (track_grid_for),
+    which can sit a fraction of this posting away, so the bounds may differ by a pixel.
+    """
+    if settings.file:
+        return None
+    step = DATASET_POSTING_ARCSEC[settings.source] * ARCSEC
+    lattice = Grid((0.0, step, 0.0, 0.0, 0.0, -step), 1, 1)
+    if settings.geocode_resample == "auto":
+        swaths = [SimpleNamespace(azimuth_pixel_spacing=NOMINAL_IW_SPACING_M["azimuth"],
+                                  range_pixel_spacing=NOMINAL_IW_SPACING_M["slant_range"],
+                                  mid_incidence=incidence)
+                  for incidence in NOMINAL_IW_INCIDENCE_DEG]  # fmt: skip
+        spacing = multilooked_spacing(swaths, cfg.isce.range_looks, cfg.isce.azimuth_looks)
+        k = geocode_factor("auto", spacing, lattice)
+        how = f"{settings.source} x {k} (auto, from nominal IW pixels of ~{spacing:.0f} m)"
+    else:
+        k = int(settings.geocode_resample)
+        how = f"{settings.source} x {k} (dem.geocode_resample)"
+    grid = track_grid(lattice.coarsen(k), parse_roi(cfg.roi).bounds, cfg.isce.geocode_margin)
+    return grid, how
 
 
 def _check_extent(grid: Grid, track: str, bounds: Sequence[float]) -> None:

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from .atomic import atomic_path, write_text
+from .grid import Grid
 
 ISCE_VERSION = "Release: 2.6.5, svn-, 20260630. Current: svn-."
 
@@ -90,6 +91,12 @@ class IsceImage:
 
     def geotransform(self) -> tuple[float, float, float, float, float, float]:
         return (self.first_lon, self.delta_lon, 0.0, self.first_lat, 0.0, self.delta_lat)
+
+    def grid(self) -> Grid:
+        """The grid our readers take for a geocoded raster: ``startingvalue`` as the transform's
+        origin, as ISCE's own VRTs and GDAL's ISCE driver read it (see dinsar.grid). The products
+        and the track grid (dinsar.grid.track_grid) both use it, so they compare exactly."""
+        return Grid.from_transform(self.geotransform(), self.width, self.length)
 
     def band_offsets(self, band: int) -> tuple[int, int, int]:
         """(ImageOffset, PixelOffset, LineOffset) of a 0-based band, as Image.renderVRT computes."""

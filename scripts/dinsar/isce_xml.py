@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import DinsarError
+from .grid import Grid
 from .isce_image import IsceImageError, normalise_name, property_text, read_image
 
 if TYPE_CHECKING:  # the checks run inside an ISCE environment too: no pydantic needed there
@@ -103,6 +104,30 @@ def snwe(bounds_wsen: Sequence[float], margin: float = 0.0) -> tuple[float, floa
         r(min(90.0, north + margin)),
         r(max(-180.0, west - margin)),
         r(min(180.0, east + margin)),
+    )
+
+
+def geocode_bbox_snwe(grid: Grid) -> tuple[float, float, float, float]:
+    """The ``geocode bounding box`` [S, N, W, E] for which topsApp's geocode writes exactly the
+    samples of ``grid`` (a grid on the geocoding DEM's lattice: dinsar.dem.track_grid_for).
+
+    ISCE2's geozero (geozero.f90) takes whole DEM samples: with the DEM's first sample
+    (lat0, lon0) and steps (dlat < 0, dlon), its first row is int((N - lat0) / dlat), its last
+    int((S - lat0) / dlat), its first column int((W - lon0) / dlon) and its last
+    int((E - lon0) / dlon) (Fortran truncation). Each edge of the box is therefore put half a
+    step past the sample it selects, where float noise cannot tip the truncation either way.
+    The samples are the grid's transform origin plus whole steps (``IsceImage.grid``).
+    """
+    lon0, dlon, _, lat0, _, dlat = grid.transform
+
+    def r(value: float) -> float:
+        return round(value, 9)  # far below half a step; avoids 54.449999999999996 in the XML
+
+    return (
+        r(lat0 + (grid.length - 0.5) * dlat),
+        r(lat0 + 0.5 * dlat),
+        r(lon0 + 0.5 * dlon),
+        r(lon0 + (grid.width - 0.5) * dlon),
     )
 
 

@@ -19,6 +19,7 @@ from . import disk
 from .atomic import atomic_path
 from .burst_set import burst_label, full_slc_bytes
 from .geometry import expected_cpu_ratio
+from .grid import Grid
 from .inventory import Burst
 from .isce_run import GROUPS, cpu_seconds
 from .stack import Stack
@@ -209,6 +210,7 @@ def summary_text(
     cached_bytes: int = 0,
     isce: dict | None = None,
     cpu: CpuEstimate | None = None,
+    grid: list[str] | None = None,
 ) -> str:
     lines = [f"dInSAR-Toolkit plan for workspace {workspace}"]
     for track in sorted({a.track for a in stack.acquisitions}):
@@ -244,9 +246,30 @@ def summary_text(
     )
     if cpu is not None:
         lines += cpu_lines(cpu)
+    if grid is not None:
+        lines += grid
     if isce is not None:
         lines += isce_lines(isce)
     return "\n".join(lines) + "\n"
+
+
+def grid_lines(planned: tuple[Grid, str] | None, margin: float) -> list[str]:
+    """The plan's word on the track grid (dinsar.dem.planned_track_grid's estimate)."""
+    lines = ["  track grid (every pair of a track is exported onto it): EPSG:4326 longitude/"
+             f"latitude, the geocoding DEM's samples over the area + isce.geocode_margin "
+             f"{margin:g} deg"]  # fmt: skip
+    if planned is None:
+        return lines + ["    posting: dem.file's, times dem.geocode_resample; the exact grid is "
+                        "logged by topsapp_xml and kept in each pair's metadata.json"]  # fmt: skip
+    grid, how = planned
+    west, south, east, north = grid.bounds()
+    return lines + [
+        f"    posting {grid.delta_lon * 3600:.3g}\" ({grid.delta_lon:.6g} deg; {how}), "
+        f"{grid.width} x {grid.length} pixels, bounds [W, S, E, N] [{west:.6f}, {south:.6f}, "
+        f"{east:.6f}, {north:.6f}]",
+        "    estimated before the DEM exists (within a pixel); the exact grid is logged by "
+        "topsapp_xml and kept in each pair's metadata.json",
+    ]
 
 
 def download_lines(stack: Stack, total: int, cached_bytes: int) -> list[str]:

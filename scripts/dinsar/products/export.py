@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from ..grid import Grid, overlap
 from ..records import DemManifest
 from .angles import AZIMUTH_ANGLE_SPEC, INCIDENCE_ANGLE_SPEC, angles_window
 from .cog import CogWriter, ProductRows, gdal_env, window_rows
@@ -34,7 +35,13 @@ from .displacement import (
     los_displacement_window,
     reference_tags,
 )
-from .isce_input import ISCE_INPUTS, IsceRowReader, find_merged_inputs, read_wavelength
+from .isce_input import (
+    ISCE_INPUTS,
+    IsceRowReader,
+    PlacedRowReader,
+    find_merged_inputs,
+    read_wavelength,
+)
 from .metadata import (
     METADATA,
     PairInfo,
@@ -126,6 +133,7 @@ def export_pair(
     memory_budget_mb: int = 192,
     threads: int = 2,
     dem: DemManifest | None = None,
+    track_grid: Grid | None = None,
 ) -> ExportResult:
     """Turn a topsApp run directory's geocoded output into the pair's COG products.
 
@@ -133,6 +141,11 @@ def export_pair(
     written under temporary names and moved into place only when complete. Each pass reads its
     input once, in row windows; while one pass runs, the products of the previous one are
     translated to COGs in a worker thread (GDAL releases the GIL), which keeps both CPUs busy.
+
+    ``track_grid`` (dinsar.dem.track_grid_for): every product is written on it, the pair's
+    rasters copied in at their whole-pixel offset and no data where they do not reach; a pair
+    grid off its lattice (another posting, a fraction of a pixel) is refused, never resampled.
+    Without it the products keep the pair's own grid.
     """
     workdir, outdir = Path(workdir), Path(outdir)
     inputs = find_merged_inputs(workdir)
@@ -159,6 +172,7 @@ def export_pair(
                 f"{reader.path.name} has {reader.image.bands} band(s), ISCE writes "
                 f"{bands}; the file is not topsApp output"
             )
+    grid, sources, placement = _place(readers, grid, track_grid)
     if reference is not None and (inputs.unw is None or (inputs.cor is None and reference == "auto")):
         raise ProductError(
             "a reference point needs the unwrapped phase"
@@ -183,17 +197,20 @@ def export_pair(
                                        reference) as ctx:  # fmt: skip
             unconverted: dict[str, CogWriter] = {}  # closed, not yet translated
             for index, step in enumerate(PASSES):
-                if step.source in readers:
-                    source: IsceRowReader | ProductRows = readers[step.source]
+                if step.source in sources:
+                    source: IsceRowReader | PlacedRowReader | ProductRows = sources[step.source]
                 elif step.source in unconverted:
                     source = unconverted[step.source].rows()
                 else:
                     continue
                 ctx.products = unconverted
                 tags = {**common_tags, **(step.prepare(ctx) if step.prepare else {})}
+                # a raster as it stands (on the grid) can be its products' COG source
+                raw = sources.get(step.source)
+                raw = raw if isinstance(raw, IsceRowReader) else None
                 writers = {
                     spec.key: CogWriter(outdir / spec.filename, spec.filled(**settings), grid, tags,
-                                        readers.get(step.source))
+                                        raw)
                     for spec in step.products
                 }  # fmt: skip
                 created.extend(writers.values())
@@ -210,6 +227,7 @@ def export_pair(
             stats = ctx.statistics()
             metadata = export_metadata(info, (wavelength, wavelength_source), coherence_threshold,
                                        ctx.reference, grid, inputs, list(written), stats, dem)  # fmt: skip
+            metadata["grid"]["pair_placement"] = placement
     except BaseException:
         pool.shutdown(wait=True, cancel_futures=True)
         for writer in created:
@@ -223,7 +241,32 @@ def export_pair(
     return ExportResult(outdir=outdir, files=written, metadata=metadata)
 
 
-def _run_pass(step: ProductPass, reader: IsceRowReader | ProductRows,
+def _place(readers: dict[str, IsceRowReader], grid: Grid, track_grid: Grid | None,
+           ) -> tuple[Grid, dict[str, IsceRowReader | PlacedRowReader], dict[str, Any]]:  # fmt: skip
+    """The grid the products are written on, the readers onto it, and where the pair sits."""
+    as_they_are: dict[str, IsceRowReader | PlacedRowReader] = dict(readers)
+    where: dict[str, Any] = {"track_grid": track_grid is not None, "row_offset": 0,
+                             "col_offset": 0, "width": grid.width, "length": grid.length}  # fmt: skip
+    if track_grid is None:
+        return grid, as_they_are, where
+    place = overlap(grid, track_grid)  # refuses a grid off the track's lattice
+    if place.empty:
+        raise ProductError(
+            f"the pair's geocoded output ({grid.bounds()}) does not meet the track grid "
+            f"({track_grid.bounds()}); its topsApp.xml has another geocode bounding box: "
+            "rerun the pair's topsApp.xml and geocode"
+        )
+    where.update(row_offset=place.row_offset, col_offset=place.col_offset)
+    if place.is_identity(grid, track_grid):
+        return track_grid, as_they_are, where
+    log.info("the pair's geocoded %d x %d pixels sit at row %d, column %d of the %d x %d track "
+             "grid; no data where they do not reach", grid.width, grid.length, place.row_offset,
+             place.col_offset, track_grid.width, track_grid.length)  # fmt: skip
+    return track_grid, {name: PlacedRowReader(reader, place, track_grid)
+                        for name, reader in readers.items()}, where  # fmt: skip
+
+
+def _run_pass(step: ProductPass, reader: IsceRowReader | PlacedRowReader | ProductRows,
               writers: dict[str, CogWriter], ctx: ExportContext, memory_budget_mb: int,
               companions: dict[str, ProductRows]) -> None:  # fmt: skip
     grid = ctx.grid

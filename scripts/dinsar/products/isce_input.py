@@ -18,7 +18,7 @@ from typing import Any, BinaryIO
 import numpy as np
 import numpy.typing as npt
 
-from ..grid import Grid
+from ..grid import Grid, Overlap
 from ..isce_image import (
     NUMPY_TYPES,
     IsceImage,
@@ -162,7 +162,7 @@ class IsceRowReader:
             )
         order = "<" if image.byte_order.lower().startswith("l") else ">"
         self.dtype = np.dtype(NUMPY_TYPES[image.data_type]).newbyteorder(order)
-        self.grid = Grid.from_transform(image.geotransform(), image.width, image.length)
+        self.grid = image.grid()
         self._handle: BinaryIO | None = None
 
     def __enter__(self) -> IsceRowReader:
@@ -217,6 +217,44 @@ class IsceRowReader:
         got = self._handle.readinto(view)
         if got != view.nbytes:
             raise ProductError(f"{self.path}: short read; the file is truncated")
+
+
+class PlacedRowReader:
+    """An ISCE raster read as if it lay on a larger or shifted aligned grid (the track grid):
+    rows of ``grid``, the raster's pixels where it covers them (``overlap``, whole pixels only)
+    and zeros elsewhere, which is what ISCE's geocode writes where it has no data, so every
+    product marks them no data. Never resamples."""
+
+    def __init__(self, reader: IsceRowReader, placement: Overlap, grid: Grid) -> None:
+        self.reader = reader
+        self.placement = placement
+        self.grid = grid
+        self.path = reader.path
+        self.image = reader.image
+        self.dtype = reader.dtype
+
+    def __enter__(self) -> PlacedRowReader:
+        self.reader.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.reader.__exit__(*exc)
+
+    def prefetch(self, row0: int, rows: int) -> None:
+        _, first, count = self.placement.window(row0, rows)
+        if count:
+            self.reader.prefetch(first, count)
+
+    def read_rows(self, row0: int, rows: int) -> np.ndarray:
+        """(bands, rows, grid width): the raster's pixels where it covers the grid, else 0."""
+        out = np.zeros((self.image.bands, rows, self.grid.width), dtype=self.dtype.newbyteorder("="))
+        at, first, count = self.placement.window(row0, rows)
+        if count:
+            col0, col1 = self.placement.cols
+            offset = self.placement.col_offset
+            bands = self.reader.read_rows(first, count)
+            out[:, at : at + count, col0:col1] = bands[:, :, col0 - offset : col1 - offset]
+        return out
 
 
 # ------------------------------------------------------------------------------------------------
