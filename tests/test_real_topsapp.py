@@ -413,6 +413,8 @@ def test_isce_reports_the_displaced_orbit_as_its_bperp(real_displaced, real_stac
 
 
 # --- topo once per reference date (isce.reuse_geometry): the same products as one per pair ----
+# These need the whole stack again without reuse (~6 min of real topsApp on 2 CPUs): they run in
+# `make test-real` (tests/REAL.md), not in CI's `make test`.
 
 
 @pytest.fixture(scope="session")
@@ -432,6 +434,7 @@ def usage_records(workspace: Path, rule: str) -> dict[str, dict]:
             for p in (workspace / "logs" / rule).glob("*.usage.json")}  # fmt: skip
 
 
+@pytest.mark.real_heavy  # a second pass over the stack: make test-real
 def test_reused_geometry_gives_byte_identical_products(real_run, real_run_own_topo) -> None:
     """Every product file of every pair, byte for byte (metadata.json holds no run-specific
     field: no timestamp, paths relative to the pair)."""
@@ -456,6 +459,7 @@ def test_reused_geometry_gives_byte_identical_products(real_run, real_run_own_to
                 bytes(real_run_own_topo["root"]), b""), (pair, rel)
 
 
+@pytest.mark.real_heavy  # a second pass over the stack: make test-real
 def test_topo_ran_once_per_reference_date(real_run, real_run_own_topo) -> None:
     """From the exact usage records: a topsApp topo per reference date with reuse, per pair
     without; every reusing pair took the files (hard links) instead."""
@@ -490,6 +494,7 @@ print(repr(docs[0]).replace(root_a, "<root>") == repr(docs[1]).replace(root_b, "
 """
 
 
+@pytest.mark.real_heavy  # a second pass over the stack: make test-real
 def test_isces_processing_document_is_the_same_with_reuse(real_run, real_run_own_topo,
                                                           real_topsapp) -> None:  # fmt: skip
     """PICKLE/geocode (kept under keep: products) holds every step's catalog, topo's entries
