@@ -17,6 +17,7 @@ include: "rules/dem.smk"
 include: "rules/isce.smk"
 include: "rules/products.smk"
 include: "rules/report.smk"
+include: "rules/timeseries.smk"
 
 
 rule all:

@@ -26,6 +26,7 @@ from dinsar.locks import (
     runs_jobs,
 )
 from dinsar.search import inventory_is_current, search_settings
+from dinsar.pairs import timeseries_eligibility
 from dinsar.plan import bursts_and_swaths
 from dinsar.roi import parse_roi
 from dinsar.stack import Stack
@@ -388,6 +389,7 @@ def all_outputs(wildcards):
         + finals
         + list(rules.stack_summary.output)
         + list(rules.processing_report.output)
+        + timeseries_files()
     )
 
 
@@ -561,3 +563,79 @@ def products_targets(wildcards=None):
         + list(rules.stack_summary.output)
         + list(rules.processing_report.output)
     )
+
+
+# --- time series (rules/timeseries.smk) ---------------------------------------------------
+
+
+def timeseries_tracks():
+    """The tracks whose time series runs (timeseries.enabled, dinsar.pairs' eligibility); with
+    enabled: true a track that cannot be inverted stops here, as in the plan."""
+    if CFG.timeseries.enabled is False:
+        return []
+    tracks = []
+    for track in stack().tracks:
+        pairs = [p for p in stack().pairs if p.track == track]
+        ok, reason = timeseries_eligibility(stack().track_dates(track), pairs)
+        if ok:
+            tracks.append(track)
+        elif CFG.timeseries.enabled is True:
+            print(
+                f"dInSAR-Toolkit: no time series for track {track}: {reason} "
+                "(or set timeseries.enabled: auto to skip such a track)",
+                file=sys.stderr,
+            )
+            sys.exit(1)
+    return tracks
+
+
+def handoff_inputs(wildcards):
+    return {
+        "metadata": ws("products", wildcards.pair, "metadata.json"),
+        "dem": ws("dem", stack().pair_by_id[wildcards.pair].track, "dem.json"),
+    }
+
+
+def timeseries_inputs(wildcards):
+    pairs = [p.id for p in stack().pairs if p.track == wildcards.track]
+    return {"handoffs": [ws("products", p, "mintpy") for p in pairs]}
+
+
+def timeseries_outputs():
+    """The track's time-series products; the per-date COGs, named by date, are listed in
+    timeseries.json, which is written last."""
+    return {
+        "velocity": ws("products", "timeseries", "{track}", "velocity.tif"),
+        "coherence": ws("products", "timeseries", "{track}", "temporal_coherence.tif"),
+        "history": ws("products", "timeseries", "{track}", "history.csv"),
+        "velocity_png": report(
+            ws("products", "timeseries", "{track}", "velocity.png"),
+            caption="../report/timeseries_velocity.rst",
+            category="5. Time series",
+            subcategory="{track}",
+            labels={"track": "{track}", "figure": "LOS velocity"},
+        ),
+        "history_png": report(
+            ws("products", "timeseries", "{track}", "history.png"),
+            caption="../report/timeseries_history.rst",
+            category="5. Time series",
+            subcategory="{track}",
+            labels={"track": "{track}", "figure": "displacement history"},
+        ),
+        "summary": ws("products", "timeseries", "{track}", "timeseries.json"),
+    }
+
+
+def timeseries_files():
+    return [
+        ws("products", "timeseries", track, name)
+        for track in timeseries_tracks()
+        for name in ("timeseries.json", "velocity.png", "history.png")
+    ]
+
+
+def timeseries_targets(wildcards=None):
+    """Every running track's time series (in a report, what exists)."""
+    if REPORTING:
+        for_report([])
+    return for_report(timeseries_files())

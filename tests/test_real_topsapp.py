@@ -21,6 +21,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -511,3 +512,93 @@ def test_isces_processing_document_is_the_same_with_reuse(real_run, real_run_own
             text=True, timeout=300, check=False,
         )  # fmt: skip
         assert result.stdout.strip().splitlines()[-1:] == ["True"], (pair, result.stderr[-2000:])
+
+
+# --- the time series (timeseries.enabled: auto): MintPy on the real pairs ----------------------
+
+
+def test_timeseries_velocity_matches_the_truth(real_run, real_stack) -> None:
+    """The default run inverted the 4-date network with the real MintPy: the least-squares slope
+    of the velocity against the true LOS velocity over the area is 1 within 5 %, with the right
+    sign (towards the satellite), and the far field is near 0."""
+    ran = executed_rules(real_run["result"])
+    assert ran.count("timeseries_track") == 1 and ran.count("mintpy_handoff_pair") == 5
+    folder = real_run["workspace"] / "products" / "timeseries" / real_stack.extra["track"]
+    velocity = band(folder / "velocity.tif")
+    lat, lon = grid_latlon(folder / "velocity.tif")
+    truth = real_stack.velocity_field(lat, lon)
+    valid = np.isfinite(velocity) & ~in_patch(real_stack, lat, lon, margin=0.002)
+    assert valid.sum() > 0.5 * valid.size
+    moving = valid & (truth > 0.1 * truth.max())
+    assert moving.sum() > 20
+    slope, intercept = np.polyfit(truth[valid], velocity[valid], 1)
+    far = valid & (truth < 1e-3 * truth.max())
+    print(f"velocity vs truth: slope {slope:.4f}, intercept {intercept * 1e3:.2f} mm/yr, "
+          f"far field median {np.median(velocity[far]) * 1e3:.2f} mm/yr, "
+          f"peak {np.nanmax(velocity) * 1e3:.1f} mm/yr (truth {truth.max() * 1e3:.1f})")
+    assert 0.95 < slope < 1.05, slope
+    assert abs(np.median(velocity[far])) < 0.01 * real_stack.spec.velocity
+    assert np.percentile(np.abs(velocity[far]), 95) < 0.05 * real_stack.spec.velocity
+
+
+def test_timeseries_products_history_and_report(real_run, real_stack) -> None:
+    folder = real_run["workspace"] / "products" / "timeseries" / real_stack.extra["track"]
+    summary = json.loads((folder / "timeseries.json").read_text())
+    dates = [s.date for s in real_stack.scenes]
+    assert summary["dates"] == dates
+    for date in dates:
+        with rasterio.open(folder / f"displacement_{date}.tif") as ds:
+            assert ds.crs.to_epsg() == 4326 and ds.overviews(1)
+    # the displacement of the last date at the bump: the truth over the whole span
+    lat, lon = grid_latlon(folder / f"displacement_{dates[-1]}.tif")
+    last = band(folder / f"displacement_{dates[-1]}.tif")
+    span = pair_days(f"{dates[0]}_{dates[-1]}")
+    truth = real_stack.truth(lat, lon, span)
+    peak = np.unravel_index(np.argmax(truth), truth.shape)
+    assert last[peak] == pytest.approx(truth[peak], rel=0.08)
+    # the fastest coherent point is on the bump
+    fastest = summary["fastest_point"]
+    assert real_stack.velocity_field(np.array(fastest["lat"]), np.array(fastest["lon"])) > (
+        0.5 * real_stack.spec.velocity)
+    for png in ("velocity.png", "history.png"):
+        assert (folder / png).read_bytes()[:4] == b"\x89PNG"
+    rows = (folder / "history.csv").read_text().splitlines()
+    assert len(rows) == 1 + len(dates)
+    # the report section
+    report = real_run["root"] / "report.html"
+    result = snakemake(real_run["root"], real_run["config"], "--report", str(report),
+                       env=real_run["env"], timeout=600)  # fmt: skip
+    assert result.returncode == 0, output_of(result)[-4000:]
+    html = report.read_text()
+    assert "5. Time series" in html and "LOS velocity" in html and "velocity.png" in html
+
+
+def test_a_hand_written_template_loads_the_real_hand_off(real_run, real_topsapp, tmp_path) -> None:
+    """What a user would write to go on with MintPy by hand; MintPy's geometry equals our angle
+    COGs within 0.01 degrees."""
+    import h5py
+
+    products = real_run["workspace"] / "products"
+    template = tmp_path / "mine.txt"
+    template.write_text(
+        "mintpy.load.processor      = hyp3\n"
+        + "".join(f"mintpy.load.{key:<15}= {products}/*/mintpy/*_{suffix}.tif\n"
+                  for key, suffix in (("unwFile", "unw_phase"), ("corFile", "corr"),
+                                      ("connCompFile", "conncomp"), ("demFile", "dem"),
+                                      ("incAngleFile", "lv_theta"), ("azAngleFile", "lv_phi")))
+    )  # fmt: skip
+    program = Path(sys.executable).parent / "smallbaselineApp.py"
+    env = {**environment.clean(), "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([str(program), str(template), "--dostep", "load_data"], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=900)  # fmt: skip
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    with h5py.File(tmp_path / "inputs" / "ifgramStack.h5", "r") as f:
+        assert f["unwrapPhase"].shape[0] == 5
+    with h5py.File(tmp_path / "inputs" / "geometryGeo.h5", "r") as f:
+        incidence, azimuth = f["incidenceAngle"][:], f["azimuthAngle"][:]
+    pair = sorted(p.name for p in products.iterdir() if "_" in p.name)[0]
+    ours_inc, ours_az = band(products / pair / "incidence_angle.tif"), band(products / pair / "azimuth_angle.tif")
+    valid = np.isfinite(ours_inc) & np.isfinite(ours_az)
+    assert valid.sum() > 0.5 * valid.size
+    assert np.abs(incidence[valid] - ours_inc[valid]).max() < 0.01
+    assert np.abs(azimuth[valid] - ours_az[valid]).max() < 0.01

@@ -50,6 +50,7 @@ from .metadata import (
     pair_info_from_workdir,
     write_metadata,
 )
+from .mintpy_handoff import run_record
 from .phase_sigma import PHASE_SIGMA_SPEC, phase_sigma_window
 from .reference import REFERENCE_BLOCK, parse_reference
 from .spec import ProductError, ProductSpec
@@ -228,6 +229,8 @@ def export_pair(
             metadata = export_metadata(info, (wavelength, wavelength_source), coherence_threshold,
                                        ctx.reference, grid, inputs, list(written), stats, dem)  # fmt: skip
             metadata["grid"]["pair_placement"] = placement
+            # what MintPy's hand-off needs from the run, read while the run directory is whole
+            metadata["mintpy"] = run_record(workdir)
     except BaseException:
         pool.shutdown(wait=True, cancel_futures=True)
         for writer in created:

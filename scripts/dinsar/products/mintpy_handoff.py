@@ -3,12 +3,12 @@
 A user (or the workflow's time-series step) then points a MintPy template at them::
 
     mintpy.load.processor    = hyp3
-    mintpy.load.unwFile      = <products>/*/*_unw_phase.tif
-    mintpy.load.corFile      = <products>/*/*_corr.tif
-    mintpy.load.connCompFile = <products>/*/*_conncomp.tif
-    mintpy.load.demFile      = <products>/*/*_dem.tif
-    mintpy.load.incAngleFile = <products>/*/*_lv_theta.tif
-    mintpy.load.azAngleFile  = <products>/*/*_lv_phi.tif
+    mintpy.load.unwFile      = <products>/*/mintpy/*_unw_phase.tif
+    mintpy.load.corFile      = <products>/*/mintpy/*_corr.tif
+    mintpy.load.connCompFile = <products>/*/mintpy/*_conncomp.tif
+    mintpy.load.demFile      = <products>/*/mintpy/*_dem.tif
+    mintpy.load.incAngleFile = <products>/*/mintpy/*_lv_theta.tif
+    mintpy.load.azAngleFile  = <products>/*/mintpy/*_lv_phi.tif
 
 and runs ``load_data.py`` / ``smallbaselineApp.py``. MintPy is GPL-3.0: it is only ever run as a
 program in its own process, never imported by this package.
@@ -113,7 +113,7 @@ import logging
 import math
 import re
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -406,6 +406,35 @@ def run_description(workdir: str | Path) -> RunDescription:
     return RunDescription(radar, int(swath), polarization)
 
 
+def run_record(workdir: str | Path) -> dict[str, Any] | None:
+    """:func:`run_description` as metadata.json's ``mintpy`` block, written by the export while
+    the run directory is whole, so the hand-off never needs it; None (with a warning) when the
+    run lacks what it takes."""
+    try:
+        description = run_description(workdir)
+    except ProductError as exc:
+        log.warning("no MintPy hand-off record: %s", exc)
+        return None
+    radar = asdict(description.radar)
+    for key in ("reference_granules", "secondary_granules"):
+        radar[key] = list(radar[key])
+    return {"radar": radar, "swath": description.swath, "polarization": description.polarization}
+
+
+def description_from_record(record: dict[str, Any] | None, where: str) -> RunDescription:
+    """The :class:`RunDescription` that :func:`run_record` wrote into metadata.json."""
+    if not record:
+        raise ProductError(
+            f"{where} has no 'mintpy' record (exported before the time series existed, or the "
+            "run lacked reference/IW<n>.xml): delete the pair's metadata.json and run again to "
+            "re-export it"
+        )
+    radar = dict(record["radar"])
+    for key in ("reference_granules", "secondary_granules"):
+        radar[key] = tuple(radar.get(key) or ())
+    return RunDescription(RadarInfo(**radar), int(record["swath"]), str(record["polarization"]))
+
+
 # ------------------------------------------------------------------------------------------------
 # Resampling the DEM onto the pair's grid (pure, given the rows it reads)
 # ------------------------------------------------------------------------------------------------
@@ -552,12 +581,14 @@ def write_mintpy_handoff(
     *,
     swath: int = 1,
     polarization: str = "VV",
+    out_dir: str | Path | None = None,
 ) -> HandoffResult:
     """Write, beside a pair's exported products, the files MintPy's ``hyp3`` loader reads.
 
     ``product_dir`` holds the pair's COGs and metadata.json (``dinsar.products.export_pair``);
     ``dem`` is the track's geocoding DEM (an ISCE raster with its ``.xml``, or a GeoTIFF) that
-    covers the pair's grid. Each file goes through the atomic writer.
+    covers the pair's grid. The files go into ``out_dir`` (default: ``product_dir``), each through
+    the atomic writer.
     """
     import contextlib
 
@@ -574,10 +605,12 @@ def write_mintpy_handoff(
                      track=pair.get("track"), swath=swath, polarization=polarization,
                      posting=posting)  # fmt: skip
     result = HandoffResult(name)
-    _remove_other_names(product_dir, name)
+    target = Path(out_dir) if out_dir is not None else product_dir
+    target.mkdir(parents=True, exist_ok=True)
+    _remove_other_names(target, name)
 
     def out(suffix: str) -> Path:
-        return product_dir / f"{name}_{suffix}.tif"
+        return target / f"{name}_{suffix}.tif"
 
     sources = {UNW_PHASE: UNWRAPPED_PHASE, CORR: COHERENCE, CONNCOMP: CONNECTED_COMPONENTS}
     needed = [UNWRAPPED_PHASE, COHERENCE, INCIDENCE_ANGLE, AZIMUTH_ANGLE]
@@ -659,6 +692,6 @@ def write_mintpy_handoff(
                     "then cannot estimate the DEM error from this pair)", pair.get("pair"))  # fmt: skip
     lines = parameter_lines(radar, baseline_m=pair.get("bperp_m"), posting=posting, angles=angles,
                             latitude=latitude)  # fmt: skip
-    result.files["txt"] = write_text(product_dir / f"{name}.txt", parameter_text(lines))
+    result.files["txt"] = write_text(target / f"{name}.txt", parameter_text(lines))
     log.info("MintPy hand-off of %s: %s_*", pair.get("pair"), name)
     return result
