@@ -16,8 +16,15 @@ SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 
 
 def write_config(directory: Path, config: Mapping[str, Any], name: str = "config.yaml") -> Path:
-    """Write a user config (JSON is valid YAML) for --configfile."""
+    """Write a user config (JSON is valid YAML) for --configfile.
+
+    The time series is off unless the config says otherwise: the test double's pairs are no
+    stack for MintPy, and a MintPy run in each of the many workflow tests would cost minutes.
+    It is on (the default, auto) in the real-topsApp runs (harness.real_services) and in
+    test_end_to_end, which prove it.
+    """
     path = directory / name
+    config = {"timeseries": {"enabled": False}, **config}
     path.write_text(json.dumps(config, indent=1, default=str))
     return path
 

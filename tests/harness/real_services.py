@@ -127,6 +127,7 @@ class RealServices:
             "dem": {"file": str(self.stack.dem), "file_vertical_datum": "ellipsoid"},
             "pairs": {"sequential": 2},
             "isce": {"threads": 2},
+            "timeseries": {"enabled": "auto"},  # the default, stated: write_config turns it off
         }
         for key, value in extra.items():
             config[key] = {**config.get(key, {}), **value} if isinstance(value, dict) else value
