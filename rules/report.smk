@@ -67,6 +67,7 @@ rule processing_report:
             "roi": CFG.roi,
             "dates": [str(CFG.dates.start), str(CFG.dates.end)],
             "keep": CFG.keep,
+            "timeseries": CFG.timeseries.model_dump(),
         },
     script:
         "../scripts/processing_report.py"
