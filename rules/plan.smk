@@ -37,6 +37,8 @@ rule plan:
         digest=lambda w: inventory_digest(),
         pairs=CFG.pairs.model_dump(),
         keep=CFG.keep,
+        # the plan's time-series line (and with true, its stop) follows this setting
+        timeseries_enabled=CFG.timeseries.enabled,
         # which topsApp runs, and whether it can process these scenes
         isce=lambda w: isce_status(for_run=True),
     script:

@@ -16,6 +16,7 @@ from dinsar.plan import (
     estimate_disk,
     grid_lines,
     summary_text,
+    timeseries_lines,
     write_scenes_table,
 )
 from dinsar.plots import plot_coverage, plot_network
@@ -40,6 +41,8 @@ def main(snakemake):
     inventory = snakemake.params.inventory
     stack = Stack.load(inventory["scenes"], inventory["dates"], cfg)
     pairs = stack.pairs
+    # before any output: with timeseries.enabled: true a network MintPy cannot invert stops here
+    timeseries = timeseries_lines(stack, cfg.timeseries.enabled)
     roi = parse_roi(cfg.roi)
     write_scenes_table(stack, snakemake.output.scenes)
     write_pairs_table(pairs, snakemake.output.pairs)
@@ -66,6 +69,7 @@ def main(snakemake):
             references=len(stack.pairs_by_reference) if cfg.isce.reuse_geometry else None,
         ),
         grid=grid_lines(planned_track_grid(cfg.dem, cfg), cfg.isce.geocode_margin),
+        timeseries=timeseries,
     )
     write_text(snakemake.output.summary, text)
     log.info("plan written to %s", Path(snakemake.output.summary).parent)

@@ -13,12 +13,15 @@ from dinsar.config import Pairs
 from dinsar.inventory import Acquisition, group_acquisitions
 from dinsar.pairs import (
     Baselines,
+    Pair,
     PairError,
     build_network,
     connected_components,
     date_baselines,
     days_between,
     network_for_tracks,
+    network_parts,
+    timeseries_eligibility,
 )
 from fixture_scenes import scenes, stack_records
 
@@ -183,3 +186,66 @@ def test_connected_components_counts_subnetworks(acquisitions: list[Acquisition]
     pairs = build_network(dates, Baselines(acqs), Pairs(sequential=1), "t")
     assert connected_components(pairs, dates) == 1
     assert connected_components(pairs[:2] + pairs[3:], dates) == 2
+
+
+# a 12-day revisit; pairs of the one track "t", Bperp irrelevant to connectivity
+TWELVE_DAY_DATES = ["20250601", "20250613", "20250625", "20250707", "20250719", "20250731"]
+
+
+def pairs_of(*links: tuple[int, int]) -> list[Pair]:
+    dates = TWELVE_DAY_DATES
+    return [
+        Pair("t", dates[i], dates[j], days_between(dates[i], dates[j]), math.nan)
+        for i, j in links
+    ]
+
+
+def test_connected_network_is_eligible_for_the_time_series() -> None:
+    pairs = pairs_of((0, 1), (1, 2), (2, 3), (3, 4), (4, 5), (0, 2))
+    split = network_parts(TWELVE_DAY_DATES, pairs)
+    assert split.connected and split.parts == [TWELVE_DAY_DATES] and split.gaps == []
+    assert timeseries_eligibility(TWELVE_DAY_DATES, pairs) == (
+        True, "6 dates, 6 pairs, connected"
+    )  # fmt: skip
+
+
+def test_one_gap_is_named_by_the_dates_it_lies_between_with_the_fix() -> None:
+    pairs = pairs_of((0, 1), (2, 3), (3, 4), (4, 5), (2, 4))
+    split = network_parts(TWELVE_DAY_DATES, pairs)
+    assert split.parts == [TWELVE_DAY_DATES[:2], TWELVE_DAY_DATES[2:]]
+    assert split.gaps == [("20250613", "20250625")] and not split.interleaved
+    ok, reason = timeseries_eligibility(TWELVE_DAY_DATES, pairs)
+    assert not ok
+    assert reason.startswith("no pair links 20250613 to 20250625: widen "
+                             "pairs.max_temporal_baseline")  # fmt: skip
+    assert "pairs.explicit: [20250613_20250625]" in reason
+
+
+def test_two_gaps_and_a_date_in_no_pair_are_each_named() -> None:
+    # 20250601 is in no pair: a part of its own, so the first gap ends at the next date
+    pairs = pairs_of((1, 2), (3, 4), (4, 5))
+    split = network_parts(TWELVE_DAY_DATES, pairs)
+    assert split.parts == [["20250601"], ["20250613", "20250625"], TWELVE_DAY_DATES[3:]]
+    assert split.gaps == [("20250601", "20250613"), ("20250625", "20250707")]
+    ok, reason = timeseries_eligibility(TWELVE_DAY_DATES, pairs)
+    assert not ok
+    assert "no pair links 20250601 to 20250613, nor 20250625 to 20250707:" in reason
+    assert "pairs.explicit: [20250601_20250613, 20250625_20250707]" in reason
+
+
+def test_interleaved_parts_are_named_by_their_dates() -> None:
+    # a 24-day sequential network on a 12-day revisit: odd and even dates never meet
+    pairs = pairs_of((0, 2), (2, 4), (1, 3), (3, 5))
+    split = network_parts(TWELVE_DAY_DATES, pairs)
+    assert split.interleaved and split.gaps == []
+    ok, reason = timeseries_eligibility(TWELVE_DAY_DATES, pairs)
+    assert not ok
+    assert ("2 parts that interleave in time, [20250601, 20250625, 20250719]; "
+            "[20250613, 20250707, 20250731]") in reason  # fmt: skip
+
+
+def test_fewer_than_three_dates_is_not_eligible() -> None:
+    ok, reason = timeseries_eligibility(TWELVE_DAY_DATES[:2], pairs_of((0, 1)))
+    assert not ok
+    assert reason.startswith("2 date(s) in the network; a time series needs at least 3")
+    assert "dates.start/dates.end" in reason

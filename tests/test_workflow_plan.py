@@ -61,6 +61,9 @@ def test_plan_from_saved_search(tmp_path: Path, shared_dir: Path) -> None:
     assert "pairs: 7" in summary and "dates: 8" in summary
     assert "Bperp unknown" in summary and "`dinsar search --config FILE --save OUT`" in summary
     assert "scenes: 8 to use" in summary and "still to download" in summary
+    # sequential: 1 over every date: one connected network, MintPy can invert it
+    assert "  track 13_DESC: 8 usable date(s) of 8\n    time series: 8 dates, 7 pairs, " \
+        "connected (MintPy runs)\n" in summary  # fmt: skip
     assert "pairs: 7" in output_of(result)  # the summary is printed, not only written
     # CPU time beside bytes and disk: the ROI needs 3 bursts x 2 swaths; at 19 x 7 looks a pair
     # costs the calibrated CPU-seconds per burst of every group: 6 x 243.7 s = 24 min
@@ -100,6 +103,37 @@ def test_plan_from_emulated_cmr_search(tmp_path: Path, cmr, ca_bundle: str) -> N
     # a live search carries state vectors: every pair has a perpendicular baseline
     assert all(p["bperp_m"] not in ("", "nan") for p in pairs)
     assert max(abs(float(p["bperp_m"])) for p in pairs) > 10
+
+
+# 18 days between the last two dates only; the explicit pair adds the first two: two parts
+SPLIT_PAIRS = {"sequential": 1, "max_temporal_baseline": 20, "explicit": ["20160901_20161007"]}
+
+
+def test_a_disconnected_network_warns_or_stops_the_plan(tmp_path: Path, shared_dir: Path) -> None:
+    export = write_asf_export(shared_dir, tmp_path / "asf_export.geojson")
+    auto = snakemake(tmp_path, base_config(tmp_path, inventory=str(export), pairs=SPLIT_PAIRS),
+                     "plan", "-c1")  # fmt: skip
+    assert auto.returncode == 0, output_of(auto)
+    summary = (tmp_path / "ws" / "plan" / "summary.txt").read_text()
+    assert "    WARNING time series: not run on this track (timeseries.enabled: auto): no pair " \
+        "links 20161007 to 20170204: widen pairs.max_temporal_baseline" in summary  # fmt: skip
+    assert "pairs.explicit: [20161007_20170204]" in summary
+    assert "usable date(s) in no pair, so not in the time series: 20161031, 20161124, " \
+        "20161218, 20170111" in summary  # fmt: skip
+    cfg = base_config(tmp_path, inventory=str(export), pairs=SPLIT_PAIRS,
+                      timeseries={"enabled": True})  # fmt: skip
+    stopped = snakemake(tmp_path, cfg, "plan", "-c1")
+    text = output_of(stopped)
+    assert stopped.returncode != 0
+    assert "dInSAR-Toolkit error in rule plan: timeseries.enabled: true, but MintPy cannot " \
+        "invert track 13_DESC: no pair links 20161007 to 20170204:" in text  # fmt: skip
+    assert "Traceback" not in text
+    off = base_config(tmp_path, inventory=str(export), pairs=SPLIT_PAIRS,
+                      timeseries={"enabled": False})  # fmt: skip
+    assert snakemake(tmp_path, off, "plan", "-c1").returncode == 0
+    summary = (tmp_path / "ws" / "plan" / "summary.txt").read_text()
+    assert "    time series: off (timeseries.enabled: false)\n" in summary
+    assert "WARNING" not in summary
 
 
 def test_dry_run_shows_the_plan_then_nothing_left(tmp_path: Path, shared_dir: Path) -> None:

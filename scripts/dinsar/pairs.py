@@ -278,8 +278,10 @@ def network_for_tracks(acquisitions: Iterable[Acquisition], settings: Pairs) -> 
     return pairs
 
 
-def connected_components(pairs: Sequence[Pair], dates: Sequence[str]) -> int:
-    """Number of disconnected sub-networks (a warning sign for time-series use)."""
+def _component_dates(pairs: Sequence[Pair], dates: Sequence[str]) -> list[list[str]]:
+    """The dates of each connected sub-network, each sorted, in the order of their first date.
+
+    Pairs with a date outside ``dates`` are ignored (they belong to another track)."""
     parent = {d: d for d in dates}
 
     def find(x: str) -> str:
@@ -291,7 +293,78 @@ def connected_components(pairs: Sequence[Pair], dates: Sequence[str]) -> int:
     for pair in pairs:
         if pair.reference in parent and pair.secondary in parent:
             parent[find(pair.reference)] = find(pair.secondary)
-    return len({find(d) for d in dates})
+    members: dict[str, list[str]] = {}
+    for date in sorted(parent):
+        members.setdefault(find(date), []).append(date)
+    return sorted(members.values(), key=lambda part: part[0])
+
+
+def connected_components(pairs: Sequence[Pair], dates: Sequence[str]) -> int:
+    """Number of disconnected sub-networks (a warning sign for time-series use)."""
+    return len(_component_dates(pairs, dates))
+
+
+@dataclass(frozen=True)
+class NetworkParts:
+    """A track's network split into its connected parts, and what separates them."""
+
+    parts: list[list[str]]  # dates of each connected part, sorted, parts by their first date
+    # (last date of a part, first date of the next) when the parts follow one another in time;
+    # empty when connected, or when the parts interleave (then only ``parts`` names them)
+    gaps: list[tuple[str, str]]
+
+    @property
+    def connected(self) -> bool:
+        return len(self.parts) <= 1
+
+    @property
+    def interleaved(self) -> bool:
+        return not self.connected and not self.gaps
+
+
+def network_parts(dates: Sequence[str], pairs: Sequence[Pair]) -> NetworkParts:
+    """The connected parts of one track's network of ``pairs`` over ``dates``, and the gaps
+    between them in time order. A date in no pair is a part of its own."""
+    parts = _component_dates(pairs, sorted(set(dates)))
+    follow_in_time = all(a[-1] < b[0] for a, b in itertools.pairwise(parts))
+    gaps = [(a[-1], b[0]) for a, b in itertools.pairwise(parts)] if follow_in_time else []
+    return NetworkParts(parts, gaps)
+
+
+MIN_TIMESERIES_DATES = 3  # MintPy inverts fewer only trivially; the config promises 3
+
+
+def timeseries_eligibility(dates: Sequence[str], pairs: Sequence[Pair]) -> tuple[bool, str]:
+    """Whether MintPy can invert this track's network: at least 3 dates, all connected.
+
+    ``dates``/``pairs``: one track's. The reason names the dates or the gap(s) and a config
+    change that closes them; when ok it is a short description of the network.
+    """
+    dates = sorted(set(dates))
+    if len(dates) < MIN_TIMESERIES_DATES:
+        return False, (
+            f"{len(dates)} date(s) in the network; a time series needs at least "
+            f"{MIN_TIMESERIES_DATES}: widen dates.start/dates.end or lower "
+            "search.min_roi_coverage"
+        )
+    split = network_parts(dates, pairs)
+    if split.connected:
+        return True, f"{len(dates)} dates, {len(pairs)} pairs, connected"
+    if split.gaps:
+        links = ", nor ".join(f"{a} to {b}" for a, b in split.gaps)
+        explicit = ", ".join(pair_id(a, b) for a, b in split.gaps)
+        return False, (
+            f"no pair links {links}: widen pairs.max_temporal_baseline (or "
+            f"pairs.max_perpendicular_baseline), raise pairs.sequential, or add "
+            f"pairs.explicit: [{explicit}]"
+        )
+    listed = "; ".join(f"[{', '.join(part)}]" for part in split.parts)
+    return False, (
+        f"the network falls into {len(split.parts)} parts that interleave in time, {listed}: "
+        "no pair links them; widen pairs.max_temporal_baseline (or "
+        "pairs.max_perpendicular_baseline), raise pairs.sequential, or add pairs.explicit "
+        "pairs between the parts"
+    )
 
 
 def timeseries_eligibility(dates: Sequence[str], pairs: Sequence[Pair]) -> tuple[bool, str]:

@@ -12,6 +12,7 @@ import csv
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from shapely.geometry import MultiPolygon, Polygon
 
@@ -22,6 +23,7 @@ from .geometry import expected_cpu_ratio
 from .grid import Grid
 from .inventory import Burst
 from .isce_run import GROUPS, cpu_seconds
+from .pairs import PairError, timeseries_eligibility
 from .stack import Stack
 
 GB = 1e9
@@ -211,6 +213,7 @@ def summary_text(
     isce: dict | None = None,
     cpu: CpuEstimate | None = None,
     grid: list[str] | None = None,
+    timeseries: dict[str, list[str]] | None = None,
 ) -> str:
     lines = [f"dInSAR-Toolkit plan for workspace {workspace}"]
     for track in sorted({a.track for a in stack.acquisitions}):
@@ -220,6 +223,7 @@ def summary_text(
         for acq in members:
             if not acq.used:
                 lines.append(f"    dropped {acq.date}: {acq.reason}")
+        lines += (timeseries or {}).get(track, [])
     pairs = stack.pairs
     btemps = [p.btemp_days for p in pairs]
     bperps = [abs(p.bperp_m) for p in pairs if not math.isnan(p.bperp_m)]
@@ -251,6 +255,35 @@ def summary_text(
     if isce is not None:
         lines += isce_lines(isce)
     return "\n".join(lines) + "\n"
+
+
+def timeseries_lines(stack: Stack, enabled: Literal["auto"] | bool) -> dict[str, list[str]]:
+    """Per track, the plan's word on its time series (timeseries.enabled): whether MintPy can
+    invert the network of the pairs, or why not. With ``enabled: true`` a track that cannot be
+    inverted stops the plan (PairError, one line) rather than a warning nobody reads."""
+    if enabled is False:
+        return {t: ["    time series: off (timeseries.enabled: false)"] for t in stack.tracks}
+    out: dict[str, list[str]] = {}
+    for track in stack.tracks:
+        # the dates the pairs use: those are downloaded and handed to MintPy
+        dates = stack.track_dates(track)
+        pairs = [p for p in stack.pairs if p.track == track]
+        ok, reason = timeseries_eligibility(dates, pairs)
+        if ok:
+            out[track] = [f"    time series: {reason} (MintPy runs)"]
+        elif enabled is True:
+            raise PairError(
+                f"timeseries.enabled: true, but MintPy cannot invert track {track}: {reason} "
+                "(or set timeseries.enabled: auto to skip this track)"
+            )
+        else:
+            out[track] = [f"    WARNING time series: not run on this track (timeseries.enabled: "
+                          f"auto): {reason}"]  # fmt: skip
+        unpaired = sorted({a.date for a in stack.used if a.track == track} - set(dates))
+        if unpaired and enabled:
+            out[track].append(f"    usable date(s) in no pair, so not in the time series: "
+                              f"{', '.join(unpaired)}")  # fmt: skip
+    return out
 
 
 def grid_lines(planned: tuple[Grid, str] | None, margin: float) -> list[str]:
