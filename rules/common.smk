@@ -581,8 +581,8 @@ def timeseries_tracks():
             tracks.append(track)
         elif CFG.timeseries.enabled is True:
             print(
-                f"dInSAR-Toolkit: no time series for track {track}: {reason} "
-                "(or set timeseries.enabled: auto to skip such a track)",
+                f"dInSAR-Toolkit: timeseries.enabled: true, but MintPy cannot invert track "
+                f"{track}: {reason} (or set timeseries.enabled: auto to skip this track)",
                 file=sys.stderr,
             )
             sys.exit(1)

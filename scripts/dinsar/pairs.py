@@ -367,16 +367,6 @@ def timeseries_eligibility(dates: Sequence[str], pairs: Sequence[Pair]) -> tuple
     )
 
 
-def timeseries_eligibility(dates: Sequence[str], pairs: Sequence[Pair]) -> tuple[bool, str]:
-    """Whether MintPy can invert a track's network: at least 3 dates, all connected."""
-    if len(dates) < 3:
-        return False, f"{len(dates)} date(s); a time series needs at least 3"
-    parts = connected_components(pairs, dates)
-    if parts > 1:
-        return False, f"the network falls into {parts} parts, which MintPy cannot invert"
-    return True, f"{len(dates)} dates, {len(pairs)} pairs, connected"
-
-
 PAIRS_COLUMNS = ["pair", "track", "reference", "secondary", "btemp_days", "bperp_m"]
 
 
