@@ -1,0 +1,52 @@
+"""One track's time series end to end: link the pairs' hand-offs, write the template, run
+MintPy, export its outputs, draw the figures."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+from ..atomic import write_text
+from ..config import Timeseries
+from ..quicklooks.timeseries import plot_history, plot_velocity
+from .export import TimeseriesResult, export_timeseries
+from .run import TimeseriesError, link_inputs, run_smallbaseline
+from .template import mintpy_template
+
+log = logging.getLogger(__name__)
+
+PAIRS_FOLDER = "pairs"  # the links MintPy loads (not "inputs": MintPy writes its own there)
+MINTPY_FOLDER = "mintpy"
+TEMPLATE = "dinsar_timeseries.txt"
+MINTPY_LOG = "mintpy.log"
+
+
+def run_timeseries(handoff_dirs: Mapping[str, Path], out_dir: Path, work_dir: Path,
+                   settings: Timeseries, track: str,
+                   coherence_threshold: float) -> TimeseriesResult:  # fmt: skip
+    """The time series of ``track`` from its pairs' hand-off folders (pair id -> folder).
+
+    ``work_dir`` gets the links, the template, MintPy's folder (emptied first: MintPy's files
+    of an earlier run must not be taken for this one's) and its log; ``out_dir`` the products
+    and figures. ``coherence_threshold``: the temporal coherence the "fastest point" needs.
+    """
+    if len(handoff_dirs) < 2:
+        raise TimeseriesError(f"track {track} has {len(handoff_dirs)} pair(s): a time series "
+                              "needs at least 3 dates in a connected network")  # fmt: skip
+    work_dir, out_dir = Path(work_dir), Path(out_dir)
+    inputs = link_inputs(handoff_dirs, work_dir / PAIRS_FOLDER)
+    template = write_text(work_dir / TEMPLATE, mintpy_template(settings, inputs.resolve()))
+    mintpy_dir = work_dir / MINTPY_FOLDER
+    shutil.rmtree(mintpy_dir, ignore_errors=True)
+    started = time.perf_counter()
+    run_smallbaseline(template, mintpy_dir, work_dir / MINTPY_LOG)
+    log.info("MintPy: %.0f s for %d pairs of %s", time.perf_counter() - started,
+             len(handoff_dirs), track)  # fmt: skip
+    result = export_timeseries(mintpy_dir, out_dir, track=track,
+                               coherence_threshold=coherence_threshold)  # fmt: skip
+    result.files["velocity_png"] = plot_velocity(out_dir)
+    result.files["history_png"] = plot_history(out_dir)
+    return result

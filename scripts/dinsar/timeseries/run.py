@@ -1,0 +1,118 @@
+"""Running MintPy's ``smallbaselineApp.py`` as a program (MintPy is GPL-3.0: never imported).
+
+The inputs MintPy loads are a folder of links ``<pair id> -> <pair's hand-off folder>``, so one
+glob per file kind (``inputs/*/*_unw_phase.tif``) finds exactly the pairs of the run.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+from ..atomic import atomic_path
+from ..errors import DinsarError
+
+log = logging.getLogger(__name__)
+
+SMALLBASELINE = "smallbaselineApp.py"
+INSTALL_HINT = "pip install -e '.[timeseries]' in the workflow's venv (make run installs it)"
+OMP_THREADS = 2  # MintPy's numpy/scipy threads: a bounded share of the node
+TAIL_LINES = 8  # of MintPy's output, in the error
+
+
+class TimeseriesError(DinsarError):
+    """The time series could not be made; the message names the cause and the fix."""
+
+
+def mintpy_program(name: str = SMALLBASELINE) -> Path:
+    """A MintPy program beside the running Python (the venv's bin), else on PATH."""
+    beside = Path(sys.executable).parent / name
+    if beside.is_file():
+        return beside
+    found = shutil.which(name)
+    if found is None:
+        raise TimeseriesError(f"MintPy's {name} is not installed: {INSTALL_HINT}")
+    return Path(found)
+
+
+def link_inputs(handoff_dirs: Mapping[str, Path], inputs_dir: Path) -> Path:
+    """``inputs_dir/<pair id>`` -> each pair's hand-off folder (relative links, so a moved
+    workspace still works); links of pairs no longer in the run are removed."""
+    inputs_dir = Path(inputs_dir)
+    inputs_dir.mkdir(parents=True, exist_ok=True)
+    for pair_id in handoff_dirs:
+        # MintPy's hyp3 loader takes any path holding these words for an interferogram
+        if "unw_phase" in pair_id or "corr" in pair_id or "/" in pair_id:
+            raise TimeseriesError(f"pair id {pair_id!r} cannot name an input folder of MintPy's")
+    for entry in inputs_dir.iterdir():
+        if entry.name not in handoff_dirs and (entry.is_symlink() or entry.name.endswith(".tmp")):
+            log.info("removing the stale input %s", entry)
+            entry.unlink()
+    base = inputs_dir.resolve()
+    for pair_id, target in sorted(handoff_dirs.items()):
+        target = Path(target)
+        if not target.is_dir():
+            raise TimeseriesError(f"{target} (pair {pair_id}) is missing: export the pair first")
+        relative = os.path.relpath(target.resolve(), base)
+        link = inputs_dir / pair_id
+        if link.is_symlink() and os.readlink(link) == relative:
+            continue
+        with atomic_path(link) as tmp:
+            tmp.unlink(missing_ok=True)
+            tmp.symlink_to(relative, target_is_directory=True)
+    return inputs_dir
+
+
+def _meaningful(lines: collections.deque[str]) -> list[str]:
+    """MintPy's last lines that say something (no blank lines or separator rules)."""
+    return [line for line in lines if line.strip() and set(line.strip()) - set("-=*#_ ")]
+
+
+def run_smallbaseline(template: Path, work_dir: Path, log_path: Path) -> None:
+    """``smallbaselineApp.py <template> --work-dir <work_dir>``, its output in ``log_path``
+    (and at INFO); a failure raises :class:`TimeseriesError` naming the log."""
+    program = mintpy_program()
+    work_dir, log_path = Path(work_dir), Path(log_path)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    threads = str(OMP_THREADS)
+    env = {**os.environ, "MPLBACKEND": "Agg", "OMP_NUM_THREADS": threads,
+           "OPENBLAS_NUM_THREADS": threads, "MKL_NUM_THREADS": threads,
+           "NUMEXPR_NUM_THREADS": threads, "PYTHONUNBUFFERED": "1"}  # fmt: skip
+    command = [str(program), str(Path(template).resolve()), "--work-dir", str(work_dir.resolve())]
+    log.info("running %s (output in %s)", " ".join(command), log_path)
+    tail: collections.deque[str] = collections.deque(maxlen=200)
+    with open(log_path, "w", encoding="utf-8") as out:
+        out.write("$ " + " ".join(command) + "\n")
+        out.flush()
+        try:
+            process = subprocess.Popen(command, cwd=work_dir, env=env, stdout=subprocess.PIPE,
+                                       stderr=subprocess.STDOUT, text=True, errors="replace",
+                                       bufsize=1)  # fmt: skip
+        except OSError as error:
+            raise TimeseriesError(f"cannot run {program} ({error}): {INSTALL_HINT}") from error
+        assert process.stdout is not None
+        try:
+            for line in process.stdout:
+                out.write(line)
+                out.flush()
+                tail.append(line.rstrip())
+                if line.strip():
+                    log.info("mintpy: %s", line.rstrip())
+            returncode = process.wait()
+        except BaseException:
+            process.kill()
+            process.wait()
+            raise
+    if returncode != 0:
+        last = " | ".join(_meaningful(tail)[-TAIL_LINES:]) or "no output"
+        raise TimeseriesError(
+            f"MintPy's smallbaselineApp.py failed (exit {returncode}): {last} (whole output in "
+            f"{log_path})"
+        )
