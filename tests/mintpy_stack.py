@@ -96,15 +96,22 @@ def _two_band(workdir: Path, name: str) -> tuple[np.ndarray, np.ndarray, IsceIma
 
 
 def set_motion(workdir: Path, velocity: VelocityField, years: float, wavelength: float) -> None:
-    """Replace the run's unwrapped phase by that of ``velocity * years`` (ISCE's sign: phase =
-    -4 pi / lambda times the motion towards the satellite); no data stays no data."""
+    """Replace the run's phase (unwrapped, and the interferograms the export takes the phase
+    within the cycle from) by that of ``velocity * years`` (ISCE's sign: phase = -4 pi / lambda
+    times the motion towards the satellite); no data stays no data."""
     amplitude, phase, image = _two_band(workdir, "filt_topophase.unw.geo")
     rows, cols = np.mgrid[0 : image.length, 0 : image.width]
     motion = velocity(rows, cols) * years
     new = (-4 * math.pi / wavelength * motion).astype(np.float32)
     keep = (amplitude != 0) & np.isfinite(phase)
-    new = np.where(keep, new, np.where(np.isfinite(phase), 0.0, np.nan)).astype(np.float32)
-    write_raster(workdir / "merged" / "filt_topophase.unw.geo", [amplitude, new], image)
+    unwrapped = np.where(keep, new, np.where(np.isfinite(phase), 0.0, np.nan)).astype(np.float32)
+    write_raster(workdir / "merged" / "filt_topophase.unw.geo", [amplitude, unwrapped], image)
+    for name in ("topophase.flat.geo", "filt_topophase.flat.geo"):
+        raster = workdir / "merged" / name
+        flat_image = read_image(raster.with_name(name + ".xml"))
+        flat = np.fromfile(raster, dtype="<c8").reshape(flat_image.length, flat_image.width)
+        ifg = np.where(flat != 0, np.abs(flat) * np.exp(1j * new), 0).astype(np.complex64)
+        write_raster(raster, [ifg], flat_image)
 
 
 def scale_coherence(workdir: Path, factor: float) -> None:

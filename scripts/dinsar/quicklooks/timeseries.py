@@ -97,7 +97,8 @@ def plot_history(out_dir: str | Path, out_path: str | Path | None = None) -> Pat
         ok = np.isfinite(fastest)
         offset = float(np.mean(fastest[ok] - velocity * years[ok]))
         span = np.linspace(0, years[-1], 50)
-        ax.plot([days[0] + dt.timedelta(days=float(y) * 365.25) for y in span],
+        start = dt.datetime.combine(days[0], dt.time())  # a date would drop the fraction of a day
+        ax.plot([start + dt.timedelta(days=float(y) * 365.25) for y in span],
                 (offset + velocity * span) * MM, color="tab:red", lw=1,
                 label=f"fitted velocity {velocity * MM:+.1f} mm/yr")  # fmt: skip
     ax.axhline(0, color="0.6", lw=0.6)

@@ -28,7 +28,7 @@ import io
 import logging
 import math
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -205,6 +205,7 @@ def export_timeseries(mintpy_dir: Path, out_dir: Path, *, track: str,
     tags = {"TRACK": track, "REFERENCE_LAT": repr(ref_lat), "REFERENCE_LON": repr(ref_lon),
             "FIRST_DATE": dates[0], "LAST_DATE": dates[-1], "SOURCE": "MintPy smallbaselineApp"}  # fmt: skip
     files: dict[str, Path] = {}
+    out_dir.mkdir(parents=True, exist_ok=True)
     with gdal_env():
         files["velocity"] = _write_cog(out_dir / VELOCITY, VELOCITY_SPEC, grid, velocity_out,
                                        {**tags, "MINTPY_FILE": "velocity.h5"})  # fmt: skip
@@ -212,7 +213,8 @@ def export_timeseries(mintpy_dir: Path, out_dir: Path, *, track: str,
             out_dir / TEMPORAL_COHERENCE, TEMPORAL_COHERENCE_SPEC, grid, coherence_out,
             {**tags, "MINTPY_FILE": "temporalCoherence.h5"})  # fmt: skip
         for index, date in enumerate(dates):
-            spec = DISPLACEMENT_SPEC.filled(date=date, first=dates[0])
+            spec = replace(DISPLACEMENT_SPEC.filled(date=date, first=dates[0]),
+                           filename=DISPLACEMENT_SPEC.filename.format(date=date))
             values = np.where(reliable, series[index], np.nan)
             files[f"displacement_{date}"] = _write_cog(
                 out_dir / spec.filename, spec, grid, values,

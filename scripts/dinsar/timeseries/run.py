@@ -9,11 +9,13 @@ from __future__ import annotations
 import collections
 import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import IO
 
 from ..atomic import atomic_path
 from ..errors import DinsarError
@@ -23,7 +25,14 @@ log = logging.getLogger(__name__)
 SMALLBASELINE = "smallbaselineApp.py"
 INSTALL_HINT = "pip install -e '.[timeseries]' in the workflow's venv (make run installs it)"
 OMP_THREADS = 2  # MintPy's numpy/scipy threads: a bounded share of the node
-TAIL_LINES = 8  # of MintPy's output, in the error
+TAIL_LINES = 4  # of MintPy's output, in the error, when it has no traceback
+MAX_CONTEXT = 300  # characters of one quoted line
+# smallbaselineApp.py runs its steps in two spans that leave out "quick_overview": in MintPy 1.6.4
+# that step plots a histogram of the triplets whose closure phase has a non-zero integer
+# ambiguity with bins = the largest count, and raises when every triplet closes (a clean stack,
+# or a small one: 4 dates give 1 or 2 triplets). Its two files (avgPhaseVelocity.h5,
+# numTriNonzeroIntAmbiguity.h5) are an overview only: no later step reads them.
+STEP_SPANS = (("--end", "reference_point"), ("--start", "correct_unwrap_error"))
 
 
 class TimeseriesError(DinsarError):
@@ -69,14 +78,35 @@ def link_inputs(handoff_dirs: Mapping[str, Path], inputs_dir: Path) -> Path:
     return inputs_dir
 
 
-def _meaningful(lines: collections.deque[str]) -> list[str]:
-    """MintPy's last lines that say something (no blank lines or separator rules)."""
-    return [line for line in lines if line.strip() and set(line.strip()) - set("-=*#_ ")]
+def _meaningful(lines: Sequence[str]) -> list[str]:
+    """Lines that say something (no blank lines or separator rules)."""
+    return [line.strip() for line in lines if line.strip() and set(line.strip()) - set("-=*#_ ")]
+
+
+FRAME = re.compile(r'File "(?P<path>[^"]+)", line (?P<line>\d+), in (?P<function>\S+)')
+
+
+def failure_summary(lines: Sequence[str]) -> str:
+    """What went wrong, in one line, from the end of MintPy's output: a Python traceback gives
+    its exception, where it was raised and what MintPy printed last before it; otherwise the
+    last lines."""
+    starts = [i for i, line in enumerate(lines) if line.startswith("Traceback (most recent")]
+    if not starts:
+        return " | ".join(_meaningful(lines)[-TAIL_LINES:]) or "no output"
+    before, trace = lines[: starts[-1]], lines[starts[-1] :]
+    exception = _meaningful(trace)[-1]
+    frames = [m for m in (FRAME.search(line) for line in trace) if m]
+    where = (f" in {Path(frames[-1]['path']).name} line {frames[-1]['line']} "
+             f"({frames[-1]['function']})" if frames else "")  # fmt: skip
+    context = _meaningful(before)[-1:] if before else []
+    after = f" after: {context[0][:MAX_CONTEXT]}" if context else ""
+    return f"{exception[:MAX_CONTEXT]}{where}{after}"
 
 
 def run_smallbaseline(template: Path, work_dir: Path, log_path: Path) -> None:
-    """``smallbaselineApp.py <template> --work-dir <work_dir>``, its output in ``log_path``
-    (and at INFO); a failure raises :class:`TimeseriesError` naming the log."""
+    """``smallbaselineApp.py <template> --work-dir <work_dir>`` (in the two spans of
+    STEP_SPANS), its output in ``log_path`` (and at INFO); a failure raises
+    :class:`TimeseriesError` naming the log."""
     program = mintpy_program()
     work_dir, log_path = Path(work_dir), Path(log_path)
     work_dir.mkdir(parents=True, exist_ok=True)
@@ -85,34 +115,39 @@ def run_smallbaseline(template: Path, work_dir: Path, log_path: Path) -> None:
     env = {**os.environ, "MPLBACKEND": "Agg", "OMP_NUM_THREADS": threads,
            "OPENBLAS_NUM_THREADS": threads, "MKL_NUM_THREADS": threads,
            "NUMEXPR_NUM_THREADS": threads, "PYTHONUNBUFFERED": "1"}  # fmt: skip
-    command = [str(program), str(Path(template).resolve()), "--work-dir", str(work_dir.resolve())]
+    base = [str(program), str(Path(template).resolve()), "--work-dir", str(work_dir.resolve())]
+    with open(log_path, "w", encoding="utf-8") as out:
+        for span in STEP_SPANS:
+            _run(base + list(span), work_dir, env, out, log_path)
+
+
+def _run(command: list[str], work_dir: Path, env: dict[str, str], out: IO[str],
+         log_path: Path) -> None:  # fmt: skip
     log.info("running %s (output in %s)", " ".join(command), log_path)
     tail: collections.deque[str] = collections.deque(maxlen=200)
-    with open(log_path, "w", encoding="utf-8") as out:
-        out.write("$ " + " ".join(command) + "\n")
-        out.flush()
-        try:
-            process = subprocess.Popen(command, cwd=work_dir, env=env, stdout=subprocess.PIPE,
-                                       stderr=subprocess.STDOUT, text=True, errors="replace",
-                                       bufsize=1)  # fmt: skip
-        except OSError as error:
-            raise TimeseriesError(f"cannot run {program} ({error}): {INSTALL_HINT}") from error
-        assert process.stdout is not None
-        try:
-            for line in process.stdout:
-                out.write(line)
-                out.flush()
-                tail.append(line.rstrip())
-                if line.strip():
-                    log.info("mintpy: %s", line.rstrip())
-            returncode = process.wait()
-        except BaseException:
-            process.kill()
-            process.wait()
-            raise
+    out.write("$ " + " ".join(command) + "\n")
+    out.flush()
+    try:
+        process = subprocess.Popen(command, cwd=work_dir, env=env, stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, text=True, errors="replace",
+                                   bufsize=1)  # fmt: skip
+    except OSError as error:
+        raise TimeseriesError(f"cannot run {command[0]} ({error}): {INSTALL_HINT}") from error
+    assert process.stdout is not None
+    try:
+        for line in process.stdout:
+            out.write(line)
+            out.flush()
+            tail.append(line.rstrip())
+            if line.strip():
+                log.info("mintpy: %s", line.rstrip())
+        returncode = process.wait()
+    except BaseException:
+        process.kill()
+        process.wait()
+        raise
     if returncode != 0:
-        last = " | ".join(_meaningful(tail)[-TAIL_LINES:]) or "no output"
         raise TimeseriesError(
-            f"MintPy's smallbaselineApp.py failed (exit {returncode}): {last} (whole output in "
-            f"{log_path})"
+            f"MintPy's smallbaselineApp.py failed (exit {returncode}): "
+            f"{failure_summary(list(tail))}; whole output in {log_path}"
         )
