@@ -35,6 +35,7 @@ from dinsar.timeseries import (  # noqa: E402
     TimeseriesError,
     link_inputs,
     mintpy_template,
+    run_smallbaseline,
     run_timeseries,
 )
 from dinsar.timeseries.export import fastest_pixel, final_timeseries_file  # noqa: E402
@@ -137,6 +138,40 @@ def test_a_missing_mintpy_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch
     assert "\n" not in str(error.value) and isinstance(error.value, DinsarError)
 
 
+def fake_mintpy(folder: Path, body: str) -> Path:
+    """A stand-in smallbaselineApp.py beside a stand-in python (where the venv's would be)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    program = folder / "smallbaselineApp.py"
+    program.write_text(f"#!{sys.executable}\nimport os, sys\n{body}\n")
+    program.chmod(0o755)
+    return folder / "python"
+
+
+def test_the_run_streams_to_the_log_with_bounded_threads(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    body = 'print("steps", sys.argv[-2:], "threads", os.environ["OMP_NUM_THREADS"])'
+    monkeypatch.setattr(sys, "executable", str(fake_mintpy(tmp_path / "bin", body)))
+    monkeypatch.setenv("OMP_NUM_THREADS", "64")
+    template = tmp_path / "t.txt"
+    template.write_text("mintpy.load.processor = hyp3\n")
+    run_smallbaseline(template, tmp_path / "mintpy", tmp_path / "mintpy.log", threads=3)
+    text = (tmp_path / "mintpy.log").read_text()
+    assert "steps ['--end', 'reference_point'] threads 3" in text
+    assert "steps ['--start', 'correct_unwrap_error'] threads 3" in text  # quick_overview skipped
+    assert f"--work-dir {tmp_path / 'mintpy'}" in text
+
+
+def test_a_failing_run_names_its_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    body = 'print("reading the stack")\nsys.exit("no interferogram found")'
+    monkeypatch.setattr(sys, "executable", str(fake_mintpy(tmp_path / "bin", body)))
+    with pytest.raises(TimeseriesError) as error:
+        run_smallbaseline(tmp_path / "t.txt", tmp_path / "mintpy", tmp_path / "mintpy.log")
+    assert str(error.value) == (
+        "MintPy's smallbaselineApp.py failed (exit 1): reading the stack | no interferogram "
+        f"found; whole output in {tmp_path / 'mintpy.log'}"
+    )
+
+
 def test_a_failure_is_summed_up_in_one_line() -> None:
     output = ["load data", "-" * 50, 'prep_hyp3.py "inputs/*/*_unw_phase.tif"', "",
               "Traceback (most recent call last):",
@@ -173,11 +208,16 @@ def test_the_fastest_point_needs_coherence() -> None:
 # MintPy's smallbaselineApp.py on a synthetic stack with a known velocity
 # ------------------------------------------------------------------------------------------------
 
+def _has_mintpy() -> bool:
+    try:
+        mintpy_program()
+    except TimeseriesError:
+        return False
+    return importlib.util.find_spec("osgeo") is not None and importlib.util.find_spec("h5py") is not None
+
+
 needs_mintpy = pytest.mark.skipif(
-    shutil.which("smallbaselineApp.py", path=str(Path(sys.executable).parent)) is None
-    and shutil.which("smallbaselineApp.py") is None
-    or importlib.util.find_spec("osgeo") is None
-    or importlib.util.find_spec("h5py") is None,
+    not _has_mintpy(),
     reason="needs MintPy (pip install -e '.[timeseries]') and GDAL's bindings (make .venv/.gdal)",
 )
 

@@ -13,7 +13,7 @@ from ..atomic import write_text
 from ..config import Timeseries
 from ..quicklooks.timeseries import plot_history, plot_velocity
 from .export import TimeseriesResult, export_timeseries
-from .run import TimeseriesError, link_inputs, run_smallbaseline
+from .run import OMP_THREADS, TimeseriesError, link_inputs, run_smallbaseline
 from .template import mintpy_template
 
 log = logging.getLogger(__name__)
@@ -25,13 +25,14 @@ MINTPY_LOG = "mintpy.log"
 
 
 def run_timeseries(handoff_dirs: Mapping[str, Path], out_dir: Path, work_dir: Path,
-                   settings: Timeseries, track: str,
-                   coherence_threshold: float) -> TimeseriesResult:  # fmt: skip
+                   settings: Timeseries, track: str, coherence_threshold: float, *,
+                   threads: int = OMP_THREADS) -> TimeseriesResult:  # fmt: skip
     """The time series of ``track`` from its pairs' hand-off folders (pair id -> folder).
 
     ``work_dir`` gets the links, the template, MintPy's folder (emptied first: MintPy's files
     of an earlier run must not be taken for this one's) and its log; ``out_dir`` the products
-    and figures. ``coherence_threshold``: the temporal coherence the "fastest point" needs.
+    and figures. ``coherence_threshold``: the temporal coherence the "fastest point" needs;
+    ``threads``: MintPy's numerical threads (the Snakemake job's ``threads``).
     """
     if len(handoff_dirs) < 2:
         raise TimeseriesError(f"track {track} has {len(handoff_dirs)} pair(s): a time series "
@@ -42,7 +43,7 @@ def run_timeseries(handoff_dirs: Mapping[str, Path], out_dir: Path, work_dir: Pa
     mintpy_dir = work_dir / MINTPY_FOLDER
     shutil.rmtree(mintpy_dir, ignore_errors=True)
     started = time.perf_counter()
-    run_smallbaseline(template, mintpy_dir, work_dir / MINTPY_LOG)
+    run_smallbaseline(template, mintpy_dir, work_dir / MINTPY_LOG, threads=threads)
     log.info("MintPy: %.0f s for %d pairs of %s", time.perf_counter() - started,
              len(handoff_dirs), track)  # fmt: skip
     result = export_timeseries(mintpy_dir, out_dir, track=track,

@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 SMALLBASELINE = "smallbaselineApp.py"
 INSTALL_HINT = "pip install -e '.[timeseries]' in the workflow's venv (make run installs it)"
-OMP_THREADS = 2  # MintPy's numpy/scipy threads: a bounded share of the node
+OMP_THREADS = 2  # MintPy's numpy/scipy threads by default: a bounded share of the node
 TAIL_LINES = 4  # of MintPy's output, in the error, when it has no traceback
 MAX_CONTEXT = 300  # characters of one quoted line
 # smallbaselineApp.py runs its steps in two spans that leave out "quick_overview": in MintPy 1.6.4
@@ -103,18 +103,20 @@ def failure_summary(lines: Sequence[str]) -> str:
     return f"{exception[:MAX_CONTEXT]}{where}{after}"
 
 
-def run_smallbaseline(template: Path, work_dir: Path, log_path: Path) -> None:
+def run_smallbaseline(template: Path, work_dir: Path, log_path: Path, *,
+                      threads: int = OMP_THREADS) -> None:  # fmt: skip
     """``smallbaselineApp.py <template> --work-dir <work_dir>`` (in the two spans of
     STEP_SPANS), its output in ``log_path`` (and at INFO); a failure raises
-    :class:`TimeseriesError` naming the log."""
+    :class:`TimeseriesError` naming the log. ``threads`` bounds MintPy's numerical threads (the
+    job's share of the node)."""
     program = mintpy_program()
     work_dir, log_path = Path(work_dir), Path(log_path)
     work_dir.mkdir(parents=True, exist_ok=True)
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    threads = str(OMP_THREADS)
-    env = {**os.environ, "MPLBACKEND": "Agg", "OMP_NUM_THREADS": threads,
-           "OPENBLAS_NUM_THREADS": threads, "MKL_NUM_THREADS": threads,
-           "NUMEXPR_NUM_THREADS": threads, "PYTHONUNBUFFERED": "1"}  # fmt: skip
+    count = str(max(1, int(threads)))
+    env = {**os.environ, "MPLBACKEND": "Agg", "OMP_NUM_THREADS": count,
+           "OPENBLAS_NUM_THREADS": count, "MKL_NUM_THREADS": count,
+           "NUMEXPR_NUM_THREADS": count, "PYTHONUNBUFFERED": "1"}  # fmt: skip
     base = [str(program), str(Path(template).resolve()), "--work-dir", str(work_dir.resolve())]
     with open(log_path, "w", encoding="utf-8") as out:
         for span in STEP_SPANS:
