@@ -128,6 +128,9 @@ def test_input_links_are_relative_and_stale_ones_go(tmp_path: Path) -> None:
     assert (tmp_path / "moved" / "ts" / "pairs" / "c_d" / "x.txt").read_text() == "c_d"
     with pytest.raises(TimeseriesError, match="export the pair"):
         link_inputs({"d_e": tmp_path / "nowhere"}, inputs)
+    # MintPy would take every file below such a folder for an interferogram
+    with pytest.raises(TimeseriesError, match="workspace path without it"):
+        link_inputs({"a_b": products / "a_b"}, tmp_path / "corrections" / "pairs")
 
 
 def test_a_missing_mintpy_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:

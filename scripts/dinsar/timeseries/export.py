@@ -186,40 +186,18 @@ def export_timeseries(mintpy_dir: Path, out_dir: Path, *, track: str,
     ts_file = final_timeseries_file(mintpy_dir)
     with h5py.File(ts_file, "r") as f:
         dates = [_text(d) for d in f["date"][()]]
-        series = f["timeseries"][()].astype(np.float64)
+        series_shape = f["timeseries"].shape
     grid = grid_of(v_attrs)
-    if velocity.shape != (grid.length, grid.width) or series.shape[1:] != velocity.shape:
+    if velocity.shape != (grid.length, grid.width) or series_shape[1:] != velocity.shape:
         raise TimeseriesError(f"MintPy's outputs in {mintpy_dir} disagree in size; run it again "
                               "in an empty work folder")  # fmt: skip
     pairs_used, pairs_dropped = _pairs(mintpy_dir / "inputs" / "ifgramStack.h5")
 
-    ref_row, ref_col = int(v_attrs["REF_Y"]), int(v_attrs["REF_X"])
-    ref_lat, ref_lon = pixel_centre(grid, ref_row, ref_col)
+    ref = int(v_attrs["REF_Y"]), int(v_attrs["REF_X"])
+    ref_lat, ref_lon = pixel_centre(grid, *ref)
     reliable = mask.astype(bool) & np.isfinite(velocity)
-    # relative to the first date and the reference pixel (MintPy's already are: made sure)
-    series = series - series[0]
-    series = series - series[:, ref_row : ref_row + 1, ref_col : ref_col + 1]
     velocity_out = np.where(reliable, velocity, np.nan).astype(np.float32)
     coherence_out = np.where(np.isfinite(coherence), coherence, np.nan).astype(np.float32)
-
-    tags = {"TRACK": track, "REFERENCE_LAT": repr(ref_lat), "REFERENCE_LON": repr(ref_lon),
-            "FIRST_DATE": dates[0], "LAST_DATE": dates[-1], "SOURCE": "MintPy smallbaselineApp"}  # fmt: skip
-    files: dict[str, Path] = {}
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with gdal_env():
-        files["velocity"] = _write_cog(out_dir / VELOCITY, VELOCITY_SPEC, grid, velocity_out,
-                                       {**tags, "MINTPY_FILE": "velocity.h5"})  # fmt: skip
-        files["temporal_coherence"] = _write_cog(
-            out_dir / TEMPORAL_COHERENCE, TEMPORAL_COHERENCE_SPEC, grid, coherence_out,
-            {**tags, "MINTPY_FILE": "temporalCoherence.h5"})  # fmt: skip
-        for index, date in enumerate(dates):
-            spec = replace(DISPLACEMENT_SPEC.filled(date=date, first=dates[0]),
-                           filename=DISPLACEMENT_SPEC.filename.format(date=date))
-            values = np.where(reliable, series[index], np.nan)
-            files[f"displacement_{date}"] = _write_cog(
-                out_dir / spec.filename, spec, grid, values,
-                {**tags, "DATE": date, "MINTPY_FILE": ts_file.name})  # fmt: skip
-
     fastest = fastest_pixel(velocity_out, coherence, coherence_threshold)
     fast_lat = fast_lon = fast_v = None
     if fastest is not None:
@@ -228,12 +206,37 @@ def export_timeseries(mintpy_dir: Path, out_dir: Path, *, track: str,
     else:
         log.warning("no pixel of %s has a temporal coherence >= %s: no fastest point", track,
                     coherence_threshold)  # fmt: skip
+
+    tags = {"TRACK": track, "REFERENCE_LAT": repr(ref_lat), "REFERENCE_LON": repr(ref_lon),
+            "FIRST_DATE": dates[0], "LAST_DATE": dates[-1], "SOURCE": "MintPy smallbaselineApp"}  # fmt: skip
+    files: dict[str, Path] = {}
+    history: list[tuple[str, float, float | None]] = []
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with gdal_env(), h5py.File(ts_file, "r") as f:
+        files["velocity"] = _write_cog(out_dir / VELOCITY, VELOCITY_SPEC, grid, velocity_out,
+                                       {**tags, "MINTPY_FILE": "velocity.h5"})  # fmt: skip
+        files["temporal_coherence"] = _write_cog(
+            out_dir / TEMPORAL_COHERENCE, TEMPORAL_COHERENCE_SPEC, grid, coherence_out,
+            {**tags, "MINTPY_FILE": "temporalCoherence.h5"})  # fmt: skip
+        # one date in memory at a time: a track's stack may not fit
+        first = f["timeseries"][0].astype(np.float64)
+        for index, date in enumerate(dates):
+            # relative to the first date and the reference pixel (MintPy's are: made sure)
+            values = f["timeseries"][index].astype(np.float64) - first
+            values -= values[ref]
+            history.append((date, float(values[ref]),
+                            None if fastest is None else float(values[fastest])))  # fmt: skip
+            spec = replace(DISPLACEMENT_SPEC.filled(date=date, first=dates[0]),
+                           filename=DISPLACEMENT_SPEC.filename.format(date=date))
+            files[f"displacement_{date}"] = _write_cog(
+                out_dir / spec.filename, spec, grid, np.where(reliable, values, np.nan),
+                {**tags, "DATE": date, "MINTPY_FILE": ts_file.name})  # fmt: skip
+
     text = io.StringIO()
     table = csv.writer(text, lineterminator="\n")
     table.writerow(["date", "reference_point_m", "fastest_point_m"])
-    for index, date in enumerate(dates):
-        at_fastest = "" if fastest is None else f"{series[index][fastest]:.6f}"
-        table.writerow([date, f"{series[index, ref_row, ref_col]:.6f}", at_fastest])
+    for date, at_reference, at_fastest in history:
+        table.writerow([date, f"{at_reference:.6f}", "" if at_fastest is None else f"{at_fastest:.6f}"])
     files["history"] = write_text(out_dir / HISTORY, text.getvalue())
 
     try:

@@ -33,6 +33,7 @@ MAX_CONTEXT = 300  # characters of one quoted line
 # or a small one: 4 dates give 1 or 2 triplets). Its two files (avgPhaseVelocity.h5,
 # numTriNonzeroIntAmbiguity.h5) are an overview only: no later step reads them.
 STEP_SPANS = (("--end", "reference_point"), ("--start", "correct_unwrap_error"))
+IFG_WORDS = ("unw_phase", "corr")
 
 
 class TimeseriesError(DinsarError):
@@ -55,9 +56,17 @@ def link_inputs(handoff_dirs: Mapping[str, Path], inputs_dir: Path) -> Path:
     workspace still works); links of pairs no longer in the run are removed."""
     inputs_dir = Path(inputs_dir)
     inputs_dir.mkdir(parents=True, exist_ok=True)
+    # MintPy's hyp3 loader takes any file whose absolute path holds one of these words for an
+    # interferogram (the DEM and the angles too): they must not appear above the file names
+    where = str(inputs_dir.resolve())
+    for word in IFG_WORDS:
+        if word in where:
+            raise TimeseriesError(
+                f"the time series folder {where} holds {word!r}, which MintPy's hyp3 loader takes "
+                "for an interferogram in every file below it: choose a workspace path without it"
+            )
     for pair_id in handoff_dirs:
-        # MintPy's hyp3 loader takes any path holding these words for an interferogram
-        if "unw_phase" in pair_id or "corr" in pair_id or "/" in pair_id:
+        if any(word in pair_id for word in IFG_WORDS) or "/" in pair_id or pair_id in ("", ".", ".."):
             raise TimeseriesError(f"pair id {pair_id!r} cannot name an input folder of MintPy's")
     for entry in inputs_dir.iterdir():
         if entry.name not in handoff_dirs and (entry.is_symlink() or entry.name.endswith(".tmp")):
