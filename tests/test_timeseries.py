@@ -33,6 +33,7 @@ from dinsar.config import Timeseries  # noqa: E402
 from dinsar.errors import DinsarError  # noqa: E402
 from dinsar.timeseries import (  # noqa: E402
     TimeseriesError,
+    export_timeseries,
     link_inputs,
     mintpy_template,
     run_smallbaseline,
@@ -205,6 +206,74 @@ def test_the_fastest_point_needs_coherence() -> None:
     assert fastest_pixel(velocity, coherence, 0.7) == (1, 0)
     assert fastest_pixel(velocity, coherence, 0.4) == (0, 1)  # negative: the largest |v|
     assert fastest_pixel(velocity, coherence, 0.99) is None
+
+
+def write_mintpy_like(folder: Path, *, ref: tuple[int, int], offset: float) -> dict:
+    """MintPy's output files as smallbaselineApp.py lays them out (written with h5py), with a
+    time series that is NOT yet relative to the first date nor the reference pixel (``offset``
+    added to every date), to prove the export makes it so."""
+    h5py = pytest.importorskip("h5py")
+    length, width = 6, 8
+    attrs = {"X_FIRST": "11.5", "Y_FIRST": "46.45", "X_STEP": repr(1 / 1200),
+             "Y_STEP": repr(-1 / 1200), "WIDTH": str(width), "LENGTH": str(length),
+             "REF_Y": str(ref[0]), "REF_X": str(ref[1])}  # fmt: skip
+    rows, cols = np.mgrid[0:length, 0:width]
+    velocity = (0.01 * cols - 0.02 * rows).astype(np.float32)
+    velocity -= velocity[ref]
+    coherence = np.full((length, width), 0.95, np.float32)
+    coherence[0, 7] = 0.2  # the fastest |v| (row 0, col 7) is not coherent
+    years = np.array([0.0, 6.0, 12.0]) / 365.25
+    series = np.stack([velocity * t + offset + 0.001 * cols for t in years]).astype(np.float32)
+    folder.mkdir(parents=True)
+    with h5py.File(folder / "velocity.h5", "w") as f:
+        f["velocity"] = velocity
+        f.attrs.update(attrs)
+    with h5py.File(folder / "temporalCoherence.h5", "w") as f:
+        f["temporalCoherence"] = coherence
+    with h5py.File(folder / "maskTempCoh.h5", "w") as f:
+        f["mask"] = coherence >= 0.7
+    for name in ("timeseries.h5", "timeseries_demErr.h5"):  # the DEM error step's is the final
+        with h5py.File(folder / name, "w") as f:
+            f["timeseries"] = series if name != "timeseries.h5" else series * 0
+            f["date"] = np.array([b"20250601", b"20250607", b"20250613"])
+            f.attrs.update(attrs)
+    (folder / "inputs").mkdir()
+    with h5py.File(folder / "inputs" / "ifgramStack.h5", "w") as f:
+        f["date"] = np.array([[b"20250601", b"20250607"], [b"20250601", b"20250613"],
+                              [b"20250607", b"20250613"]])  # fmt: skip
+        f["dropIfgram"] = np.array([True, False, True])
+    return {"velocity": velocity, "coherence": coherence, "years": years}
+
+
+def test_export_of_mintpy_files(tmp_path: Path) -> None:
+    truth = write_mintpy_like(tmp_path / "mintpy", ref=(4, 1), offset=0.25)
+    result = export_timeseries(tmp_path / "mintpy", tmp_path / "out", track=TRACK,
+                               coherence_threshold=0.7)  # fmt: skip
+    assert result.timeseries_file == "timeseries_demErr.h5"
+    assert result.pairs_dropped == ["20250601_20250613"]
+    assert result.pairs_used == ["20250601_20250607", "20250607_20250613"]
+    assert (result.reference_lat, result.reference_lon) == pytest.approx(
+        (46.45 - 4.5 / 1200, 11.5 + 1.5 / 1200), abs=1e-12)  # the pixel's centre
+    # the largest |v| among coherent pixels: row 0, col 6 (row 0, col 7 is not coherent)
+    assert (result.fastest_lat, result.fastest_lon) == pytest.approx(
+        (46.45 - 0.5 / 1200, 11.5 + 6.5 / 1200), abs=1e-12)
+    velocity, meta = read_tif(tmp_path / "out" / "velocity.tif")
+    assert meta["transform"].to_gdal() == (11.5, 1 / 1200, 0.0, 46.45, 0.0, -1 / 1200)
+    assert np.isnan(velocity[0, 7]) and velocity[0, 6] == truth["velocity"][0, 6]
+    last, _ = read_tif(tmp_path / "out" / "displacement_20250613.tif")
+    expected = truth["velocity"] * truth["years"][-1]  # first date and reference taken out
+    np.testing.assert_allclose(last[1:], expected[1:], atol=1e-6)
+    assert np.isnan(last[0, 7]) and last[0, 6] == pytest.approx(expected[0, 6], abs=1e-6)
+    assert last[4, 1] == 0.0
+    first, _ = read_tif(tmp_path / "out" / "displacement_20250601.tif")
+    assert np.nanmax(np.abs(first)) == 0.0
+    summary = json.loads((tmp_path / "out" / "timeseries.json").read_text())
+    assert summary["velocity_stats"]["count"] == 6 * 8 - 1
+    assert summary["sign"] == "positive towards the satellite"
+    with open(tmp_path / "out" / "history.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert float(rows[-1]["fastest_point_m"]) == pytest.approx(expected[0, 6], abs=1e-6)
+    assert not list((tmp_path / "out").glob("*.tmp*"))
 
 
 # ------------------------------------------------------------------------------------------------

@@ -38,7 +38,7 @@ from ..atomic import write_json, write_text
 from ..grid import Grid
 from ..products.cog import CogWriter, gdal_env
 from ..products.spec import ProductSpec
-from .run import TimeseriesError
+from .run import INSTALL_HINT, TimeseriesError
 
 log = logging.getLogger(__name__)
 
@@ -110,13 +110,20 @@ def grid_of(attrs: Any) -> Grid:
                               "geocoded; hand MintPy the geocoded hand-off files") from None  # fmt: skip
 
 
+def _h5py() -> Any:
+    try:
+        import h5py
+    except ImportError:
+        raise TimeseriesError(f"h5py (MintPy's file format) is not installed: {INSTALL_HINT}") from None
+    return h5py
+
+
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _read(path: Path, dataset: str) -> tuple[np.ndarray, dict[str, Any]]:
-    import h5py
-
+    h5py = _h5py()
     if not path.is_file():
         raise TimeseriesError(f"{path} is missing: MintPy did not finish; see its log and run again")
     with h5py.File(path, "r") as f:
@@ -124,8 +131,7 @@ def _read(path: Path, dataset: str) -> tuple[np.ndarray, dict[str, Any]]:
 
 
 def _pairs(stack_file: Path) -> tuple[list[str], list[str]]:
-    import h5py
-
+    h5py = _h5py()
     with h5py.File(stack_file, "r") as f:
         pairs = ["_".join(_text(d) for d in row) for row in f["date"][()]]
         kept = f["dropIfgram"][()] if "dropIfgram" in f else np.ones(len(pairs), bool)
@@ -177,8 +183,7 @@ def export_timeseries(mintpy_dir: Path, out_dir: Path, *, track: str,
 
     ``coherence_threshold``: the temporal coherence a pixel needs to be the "fastest point".
     """
-    import h5py
-
+    h5py = _h5py()
     mintpy_dir, out_dir = Path(mintpy_dir), Path(out_dir)
     velocity, v_attrs = _read(mintpy_dir / "velocity.h5", "velocity")
     coherence, _ = _read(mintpy_dir / "temporalCoherence.h5", "temporalCoherence")
