@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 
 import isce_synthetic as synthetic  # noqa: E402
 import rasterio  # noqa: E402
-from mintpy_stack import DATES, PAIRS, TRACK, build_stack, dem_value, granule, radar_info  # noqa: E402
+from handoff_stack import DATES, PAIRS, TRACK, build_stack, dem_value, granule, radar_info  # noqa: E402
 
 from dinsar.isce_image import IsceImage, write_raster  # noqa: E402
 from dinsar.products import ProductError  # noqa: E402

@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 
 import isce_synthetic as synthetic  # noqa: E402
 import rasterio  # noqa: E402
-from mintpy_stack import DATES, PAIRS, S1_WAVELENGTH, TRACK, build_stack, days_between  # noqa: E402
+from handoff_stack import DATES, PAIRS, S1_WAVELENGTH, TRACK, build_stack, days_between  # noqa: E402
 
 from dinsar.config import Timeseries  # noqa: E402
 from dinsar.errors import DinsarError  # noqa: E402
