@@ -134,6 +134,23 @@ def test_input_links_are_relative_and_stale_ones_go(tmp_path: Path) -> None:
         link_inputs({"a_b": products / "a_b"}, tmp_path / "corrections" / "pairs")
 
 
+def test_a_reference_point_off_the_grid_is_refused_before_mintpy(tmp_path: Path) -> None:
+    from affine import Affine
+
+    folder = tmp_path / "products" / "20250601_20250607"
+    folder.mkdir(parents=True)
+    with rasterio.open(folder / "S1_000000_IW1_20250601_20250607_VV_INT93_0A1B_unw_phase.tif", "w",
+                       driver="GTiff", width=12, height=10, count=1, dtype="float32",
+                       crs="EPSG:4326", transform=Affine(0.01, 0, 11.5, 0, -0.01, 46.45)) as ds:  # fmt: skip
+        ds.write(np.zeros((1, 10, 12), np.float32))
+    handoffs = {"20250601_20250607": folder, "20250607_20250613": folder}
+    with pytest.raises(TimeseriesError, match=r"outside pair 20250601_20250607's grid") as error:
+        run_timeseries(handoffs, tmp_path / "out", tmp_path / "work",
+                       Timeseries(reference_point=[46.2, 11.55]), TRACK, 0.7)  # fmt: skip
+    assert "reference_point: auto" in str(error.value)
+    assert not (tmp_path / "work" / "mintpy.log").exists()
+
+
 def test_a_missing_mintpy_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sys, "executable", "/nonexistent/python")
     monkeypatch.setenv("PATH", "/nonexistent")

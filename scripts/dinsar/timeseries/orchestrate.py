@@ -6,11 +6,13 @@ from __future__ import annotations
 import logging
 import shutil
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from ..atomic import write_text
 from ..config import Timeseries
+from ..grid import Grid
+from ..products.mintpy_handoff import UNW_PHASE
 from ..quicklooks.timeseries import plot_history, plot_velocity
 from .export import TimeseriesResult, export_timeseries
 from .run import OMP_THREADS, TimeseriesError, link_inputs, run_smallbaseline
@@ -22,6 +24,25 @@ PAIRS_FOLDER = "pairs"  # the links MintPy loads (not "inputs": MintPy writes it
 MINTPY_FOLDER = "mintpy"
 TEMPLATE = "dinsar_timeseries.txt"
 MINTPY_LOG = "mintpy.log"
+
+
+def check_reference_point(lat_lon: Sequence[float], handoff_dirs: Mapping[str, Path]) -> None:
+    """A given reference point must lie on the pairs' grid (MintPy's own message is a
+    traceback)."""
+    import rasterio
+
+    lat, lon = lat_lon
+    for pair_id, folder in sorted(handoff_dirs.items()):
+        for path in sorted(Path(folder).glob(f"*_{UNW_PHASE}.tif")):
+            with rasterio.open(path) as ds:
+                grid = Grid.from_transform(ds.transform, ds.width, ds.height)
+            west, south, east, north = grid.bounds()
+            if not (west <= lon < east and south < lat <= north):
+                raise TimeseriesError(
+                    f"the time series' reference point [{lat}, {lon}] is outside pair "
+                    f"{pair_id}'s grid (W {west:.5f}, S {south:.5f}, E {east:.5f}, N {north:.5f}): "
+                    "choose a point of stable ground inside it, or reference_point: auto"
+                )
 
 
 def run_timeseries(handoff_dirs: Mapping[str, Path], out_dir: Path, work_dir: Path,
@@ -38,6 +59,8 @@ def run_timeseries(handoff_dirs: Mapping[str, Path], out_dir: Path, work_dir: Pa
         raise TimeseriesError(f"track {track} has {len(handoff_dirs)} pair(s): a time series "
                               "needs at least 3 dates in a connected network")  # fmt: skip
     work_dir, out_dir = Path(work_dir), Path(out_dir)
+    if settings.reference_point != "auto":
+        check_reference_point(settings.reference_point, handoff_dirs)
     inputs = link_inputs(handoff_dirs, work_dir / PAIRS_FOLDER)
     template = write_text(work_dir / TEMPLATE, mintpy_template(settings, inputs.resolve()))
     mintpy_dir = work_dir / MINTPY_FOLDER
