@@ -412,6 +412,7 @@ def test_history_and_summary_name_the_points_and_the_network(series: dict) -> No
     assert abs(summary["fastest_lon"] - bump_lon) <= 1.01 * synthetic.DLON
     assert summary["fastest_velocity_m_per_year"] == pytest.approx(BUMP_PEAK, rel=0.05)
     assert summary["mintpy_version"] == "1.6.4"
+    assert summary["files"]["velocity_png"] == "velocity.png"
     assert summary["velocity_stats"]["max"] == pytest.approx(summary["fastest_velocity_m_per_year"])
 
     with open(series["out"] / "history.csv", newline="") as f:

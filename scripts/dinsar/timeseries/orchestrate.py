@@ -3,18 +3,19 @@ MintPy, export its outputs, draw the figures."""
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from ..atomic import write_text
+from ..atomic import write_json, write_text
 from ..config import Timeseries
 from ..grid import Grid
 from ..products.mintpy_handoff import UNW_PHASE
 from ..quicklooks.timeseries import plot_history, plot_velocity
-from .export import TimeseriesResult, export_timeseries
+from .export import SUMMARY, TimeseriesResult, export_timeseries
 from .run import OMP_THREADS, TimeseriesError, link_inputs, run_smallbaseline
 from .template import mintpy_template
 
@@ -73,4 +74,8 @@ def run_timeseries(handoff_dirs: Mapping[str, Path], out_dir: Path, work_dir: Pa
                                coherence_threshold=coherence_threshold)  # fmt: skip
     result.files["velocity_png"] = plot_velocity(out_dir)
     result.files["history_png"] = plot_history(out_dir)
+    # the summary (written before the figures, which read it) lists them too
+    summary = json.loads((out_dir / SUMMARY).read_text(encoding="utf-8"))
+    summary["files"] = {key: path.name for key, path in result.files.items()}
+    write_json(out_dir / SUMMARY, summary, indent=2)
     return result
