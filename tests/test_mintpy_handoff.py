@@ -24,9 +24,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 
 import isce_synthetic as synthetic  # noqa: E402
 import rasterio  # noqa: E402
+from handoff_stack import DATES, PAIRS, TRACK, build_stack, dem_value, granule, radar_info  # noqa: E402
 
-from dinsar.isce_image import IsceImage, read_image, write_raster  # noqa: E402
-from dinsar.products import PairInfo, ProductError, export_pair  # noqa: E402
+from dinsar.isce_image import IsceImage, write_raster  # noqa: E402
+from dinsar.products import ProductError  # noqa: E402
 from dinsar.products.mintpy_handoff import (  # noqa: E402
     SINGLE_BURST_NAME,
     RadarInfo,
@@ -43,80 +44,11 @@ from dinsar.products.mintpy_handoff import (  # noqa: E402
     write_mintpy_handoff,
 )
 
-# A track flown by S1C and S1D (6 days apart), 4 dates, a connected network of 5 pairs
-DATES = ("20250601", "20250607", "20250613", "20250619")
-PLATFORM = {"20250601": "S1C", "20250607": "S1D", "20250613": "S1C", "20250619": "S1D"}
-PAIRS = (("20250601", "20250607"), ("20250601", "20250613"), ("20250607", "20250613"),
-         ("20250607", "20250619"), ("20250613", "20250619"))  # fmt: skip
-TRACK = "168_DESC"
-DEM_MARGIN = 3  # DEM samples beyond the pair grid on each side
-
-
-def granule(date: str) -> str:
-    return (f"{PLATFORM[date]}_IW_SLC__1SDV_{date}T052632_{date}T052659_00{date[-4:]}_"
-            f"0{date[-5:]}_ABCD")  # fmt: skip
-
-
-def radar_info(reference: str, secondary: str) -> RadarInfo:
-    return RadarInfo(
-        utc_seconds=5 * 3600 + 26 * 60 + 45.5,
-        range_looks=19,
-        azimuth_looks=7,
-        reference_granules=(granule(reference),),
-        secondary_granules=(granule(secondary),),
-        filter_strength=0.5,
-    )
-
-
-def dem_value(rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    return 420.0 + 0.75 * rows - 0.5 * cols + 3.0 * np.sin(cols / 7.0)
-
-
-def write_dem(path: Path, width: int, length: int) -> None:
-    """A geocoded ISCE DEM on the synthetic grid's posting, DEM_MARGIN samples wider each side."""
-    m = DEM_MARGIN
-    rows, cols = np.mgrid[-m : length + m, -m : width + m]
-    image = IsceImage(file_name=path.name, width=width + 2 * m, length=length + 2 * m,
-                      data_type="FLOAT", image_type="dem",
-                      first_lon=synthetic.LON0 - m * synthetic.DLON, delta_lon=synthetic.DLON,
-                      first_lat=synthetic.LAT0 - m * synthetic.DLAT, delta_lat=synthetic.DLAT)  # fmt: skip
-    write_raster(path, [dem_value(rows, cols).astype(np.float32)], image)
-
-
-def vary_azimuth(workdir: Path) -> None:
-    """Give los.rdr.geo an azimuth that changes across the grid (the synthetic one is constant)."""
-    raster = workdir / "merged" / "los.rdr.geo"
-    image = read_image(raster.with_name(raster.name + ".xml"))
-    data = np.fromfile(raster, dtype="<f4").reshape(image.length, 2, image.width)  # BIL
-    incidence, azimuth = data[:, 0, :], data[:, 1, :]
-    cols = np.arange(image.width)[None, :]
-    rows = np.arange(image.length)[:, None]
-    varied = synthetic.AZIMUTH_DEG + 0.01 * cols - 0.005 * rows
-    write_raster(raster, [incidence, np.where(azimuth != 0, varied, 0).astype(np.float32)], image)
-
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """products/<pair>/ for the 5 pairs, each with its MintPy hand-off; products/dem.wgs84."""
-    root = tmp_path_factory.mktemp("handoff")
-    products = root / "products"
-    dem = root / "dem" / "geocode_dem.wgs84"
-    dem.parent.mkdir(parents=True)
-    for index, (reference, secondary) in enumerate(PAIRS):
-        pair = f"{reference}_{secondary}"
-        run = synthetic.write_run(root / "work" / pair, reference_date=reference,
-                                  secondary_date=secondary, phase_offset=0.3 * index)  # fmt: skip
-        vary_azimuth(run.workdir)
-        if index == 0:
-            write_dem(dem, run.width, run.length)
-        days = (np.datetime64(f"{secondary[:4]}-{secondary[4:6]}-{secondary[6:]}")
-                - np.datetime64(f"{reference[:4]}-{reference[4:6]}-{reference[6:]}")).astype(int)  # fmt: skip
-        info = PairInfo(pair=pair, reference=reference, secondary=secondary, btemp_days=int(days),
-                        bperp_m=12.5 * (index + 1) - 30.0, track=TRACK,
-                        bperp_source="test")  # fmt: skip
-        export_pair(run.workdir, products / pair, pair_info=info, threads=1)
-        write_mintpy_handoff(products / pair, radar_info(reference, secondary), dem)
-    return root
+    """products/<pair>/ for the 5 pairs, each with its MintPy hand-off; dem/geocode_dem.wgs84."""
+    return build_stack(tmp_path_factory.mktemp("handoff"))
 
 
 # ------------------------------------------------------------------------------------------------
