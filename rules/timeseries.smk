@@ -40,7 +40,6 @@ rule timeseries_track:
         runtime=120,
     params:
         settings=CFG.timeseries.model_dump(),
-        coherence_threshold=CFG.products.coherence_threshold,
         work_dir=lambda wildcards: ws("work", "timeseries", wildcards.track),
     script:
         "../scripts/timeseries_track.py"

@@ -12,13 +12,16 @@ log = logging.getLogger("dinsar.timeseries_track")
 
 def main(snakemake):
     handoffs = {Path(d).parent.name: Path(d) for d in snakemake.input.handoffs}
+    settings = Timeseries(**snakemake.params.settings)
     run_timeseries(
         handoffs,
         Path(snakemake.output.velocity).parent,
         Path(snakemake.params.work_dir),
-        Timeseries(**snakemake.params.settings),
+        settings,
         track=snakemake.wildcards.track,
-        coherence_threshold=snakemake.params.coherence_threshold,
+        # the fastest point and the stable reference: pixels the inversion fits well
+        coherence_threshold=settings.min_temporal_coherence,
+        threads=snakemake.threads,
     )
 
 

@@ -38,6 +38,7 @@ from ..atomic import write_json, write_text
 from ..grid import Grid
 from ..products.cog import CogWriter, gdal_env
 from ..products.spec import ProductSpec
+from .reference import stable_pixel
 from .run import INSTALL_HINT, TimeseriesError
 
 log = logging.getLogger(__name__)
@@ -177,11 +178,14 @@ def _write_cog(path: Path, spec: ProductSpec, grid: Grid, values: np.ndarray,
 
 
 def export_timeseries(mintpy_dir: Path, out_dir: Path, *, track: str,
-                      coherence_threshold: float = 0.7) -> TimeseriesResult:  # fmt: skip
+                      coherence_threshold: float = 0.7,
+                      stable_reference: bool = False) -> TimeseriesResult:  # fmt: skip
     """Write velocity.tif, displacement_<date>.tif, temporal_coherence.tif, history.csv and
     timeseries.json in ``out_dir`` from MintPy's outputs in ``mintpy_dir``.
 
-    ``coherence_threshold``: the temporal coherence a pixel needs to be the "fastest point".
+    ``coherence_threshold``: the temporal coherence a pixel needs to be the "fastest point" (or
+    the stable reference). ``stable_reference`` (``reference_point: auto``): every product is
+    moved from MintPy's reference pixel to the most stable one (dinsar.timeseries.reference).
     """
     h5py = _h5py()
     mintpy_dir, out_dir = Path(mintpy_dir), Path(out_dir)
@@ -203,6 +207,14 @@ def export_timeseries(mintpy_dir: Path, out_dir: Path, *, track: str,
     reliable = mask.astype(bool) & np.isfinite(velocity)
     velocity_out = np.where(reliable, velocity, np.nan).astype(np.float32)
     coherence_out = np.where(np.isfinite(coherence), coherence, np.nan).astype(np.float32)
+    reference_method = "given" if not stable_reference else "stable"
+    if stable_reference:
+        with h5py.File(ts_file, "r") as f:
+            first = f["timeseries"][0].astype(np.float64)
+            ref = stable_pixel(lambda i: f["timeseries"][i].astype(np.float64) - first,
+                               len(dates), reliable & (coherence >= coherence_threshold))  # fmt: skip
+        velocity_out = (velocity_out - velocity_out[ref]).astype(np.float32)
+        ref_lat, ref_lon = pixel_centre(grid, *ref)
     fastest = fastest_pixel(velocity_out, coherence, coherence_threshold)
     fast_lat = fast_lon = fast_v = None
     if fastest is not None:
@@ -258,7 +270,9 @@ def export_timeseries(mintpy_dir: Path, out_dir: Path, *, track: str,
     summary = result.summary()
     summary.update(units={"velocity": "m/year", "displacement": "m"},
                    sign="positive towards the satellite",
-                   coherence_threshold=coherence_threshold)  # fmt: skip
+                   coherence_threshold=coherence_threshold,
+                   reference_method={"given": "MintPy's reference pixel (timeseries.reference_point)",
+                                     "stable": "the most stable reliable pixel (reference_point: auto)"}[reference_method])  # fmt: skip
     write_json(out_dir / SUMMARY, _finite(summary), indent=2)
     log.info("time series of %s: %d dates, %d pairs (%d dropped), fastest %s m/year", track,
              len(dates), len(pairs_used), len(pairs_dropped),

@@ -7,15 +7,18 @@ import json
 import logging
 import shutil
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+
+import numpy as np
 
 from ..atomic import write_json, write_text
 from ..config import Timeseries
 from ..grid import Grid
-from ..products.mintpy_handoff import UNW_PHASE
+from ..products.mintpy_handoff import CONNCOMP, CORR, UNW_PHASE
 from ..quicklooks.timeseries import plot_history, plot_velocity
 from .export import SUMMARY, TimeseriesResult, export_timeseries
+from .reference import most_coherent_pixel
 from .run import OMP_THREADS, TimeseriesError, link_inputs, run_smallbaseline
 from .template import mintpy_template
 
@@ -46,6 +49,28 @@ def check_reference_point(lat_lon: Sequence[float], handoff_dirs: Mapping[str, P
                 )
 
 
+def _coherence_of_pairs(handoff_dirs: Mapping[str, Path]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(coherence, valid) of each pair's hand-off, one pair in memory at a time: valid where the
+    unwrapped phase, the coherence and snaphu's component have data (HyP3's no data is 0)."""
+    import rasterio
+
+    for _pair, folder in sorted(handoff_dirs.items()):
+        files = {suffix: next(iter(sorted(Path(folder).glob(f"*_{suffix}.tif"))), None)
+                 for suffix in (UNW_PHASE, CORR, CONNCOMP)}  # fmt: skip
+        if files[UNW_PHASE] is None or files[CORR] is None:
+            raise TimeseriesError(f"{folder} lacks the hand-off's unwrapped phase or coherence: "
+                                  "delete the folder and run again to write it anew")  # fmt: skip
+        with rasterio.open(files[CORR]) as ds:
+            coherence = ds.read(1).astype(np.float64)
+        with rasterio.open(files[UNW_PHASE]) as ds:
+            valid = ds.read(1) != 0
+        valid &= coherence != 0
+        if files[CONNCOMP] is not None:
+            with rasterio.open(files[CONNCOMP]) as ds:
+                valid &= ds.read(1) != 0
+        yield coherence, valid
+
+
 def run_timeseries(handoff_dirs: Mapping[str, Path], out_dir: Path, work_dir: Path,
                    settings: Timeseries, track: str, coherence_threshold: float, *,
                    threads: int = OMP_THREADS) -> TimeseriesResult:  # fmt: skip
@@ -63,7 +88,10 @@ def run_timeseries(handoff_dirs: Mapping[str, Path], out_dir: Path, work_dir: Pa
     if settings.reference_point != "auto":
         check_reference_point(settings.reference_point, handoff_dirs)
     inputs = link_inputs(handoff_dirs, work_dir / PAIRS_FOLDER)
-    template = write_text(work_dir / TEMPLATE, mintpy_template(settings, inputs.resolve()))
+    auto = settings.reference_point == "auto"
+    reference_yx = most_coherent_pixel(_coherence_of_pairs(handoff_dirs)) if auto else None
+    template = write_text(work_dir / TEMPLATE,
+                          mintpy_template(settings, inputs.resolve(), reference_yx))  # fmt: skip
     mintpy_dir = work_dir / MINTPY_FOLDER
     shutil.rmtree(mintpy_dir, ignore_errors=True)
     started = time.perf_counter()
@@ -71,7 +99,8 @@ def run_timeseries(handoff_dirs: Mapping[str, Path], out_dir: Path, work_dir: Pa
     log.info("MintPy: %.0f s for %d pairs of %s", time.perf_counter() - started,
              len(handoff_dirs), track)  # fmt: skip
     result = export_timeseries(mintpy_dir, out_dir, track=track,
-                               coherence_threshold=coherence_threshold)  # fmt: skip
+                               coherence_threshold=coherence_threshold,
+                               stable_reference=auto)  # fmt: skip
     result.files["velocity_png"] = plot_velocity(out_dir)
     result.files["history_png"] = plot_history(out_dir)
     # the summary (written before the figures, which read it) lists them too

@@ -37,8 +37,13 @@ def _line(key: str, value: object) -> str:
     return f"{key:<40} = {_value(value)}\n"
 
 
-def mintpy_template(settings: Timeseries, inputs_dir: Path) -> str:
-    """The template text: load the hand-offs under ``inputs_dir/<pair>/``, invert, no network."""
+def mintpy_template(settings: Timeseries, inputs_dir: Path,
+                    reference_yx: tuple[int, int] | None = None) -> str:  # fmt: skip
+    """The template text: load the hand-offs under ``inputs_dir/<pair>/``, invert, no network.
+
+    ``reference_yx`` (row, col): MintPy's reference pixel for ``reference_point: auto``
+    (dinsar.timeseries.reference.most_coherent_pixel); None leaves MintPy's own, random, choice.
+    """
     inputs = Path(inputs_dir)
     parts = [
         "# MintPy smallbaselineApp template written by dInSAR-Toolkit (dinsar.timeseries).\n",
@@ -59,8 +64,10 @@ def mintpy_template(settings: Timeseries, inputs_dir: Path) -> str:
               _line("mintpy.network.keepMinSpanTree", True)]  # fmt: skip
     parts.append("\n## reference point: every date's displacement is 0 there\n")
     if settings.reference_point == "auto":
-        # MintPy's auto: the most coherent pixel (avgSpatialCoh.h5) in a reliable component
-        parts += [_line("mintpy.reference.yx", "auto"), _line("mintpy.reference.lalo", "auto")]
+        # MintPy's auto is a random coherent pixel: a fixed one keeps runs reproducible (the
+        # export then moves the reference to the most stable pixel)
+        yx = "auto" if reference_yx is None else f"{reference_yx[0]},{reference_yx[1]}"
+        parts += [_line("mintpy.reference.yx", yx), _line("mintpy.reference.lalo", "auto")]
     else:
         lat, lon = settings.reference_point
         parts += [_line("mintpy.reference.yx", "auto"),
