@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
+from test_notebooks import execute, images_in, text_of
 
 from harness.pipeline import serve_window, user_setup
 from workflow_runner import executed_rules, output_of, snakemake, write_config
@@ -53,7 +54,8 @@ def user(tmp_path, cmr, earthdata, orbit_bucket, dem_tiles, https_server, ca_bun
 
 
 def test_full_run_from_search_to_report(tmp_path: Path, user, earthdata, https_server) -> None:
-    config = write_config(tmp_path, user.config)
+    # the time series at its default (the harness turns it off elsewhere): 4 dates, connected
+    config = write_config(tmp_path, {**user.config, "timeseries": {"enabled": "auto"}})
     result = snakemake(tmp_path, config, "--cores", "2", env=user.env, timeout=900)
     assert result.returncode == 0, output_of(result)[-6000:]
     ran = executed_rules(result)
@@ -62,7 +64,7 @@ def test_full_run_from_search_to_report(tmp_path: Path, user, earthdata, https_s
         "topsapp_xml": 3, "isce_preprocess": 3, "isce_topo": 3, "isce_coregistration": 3,
         "isce_interferogram": 3, "isce_filter": 3, "isce_unwrap": 3, "isce_geocode": 3,
         "isce_cleanup": 3, "export_pair": 3, "quicklooks_pair": 3, "stack_summary": 1,
-        "processing_report": 1,
+        "processing_report": 1, "mintpy_handoff_pair": 3, "timeseries_track": 1,
     }.items():  # fmt: skip
         assert ran.count(rule) == count, (rule, ran.count(rule))
     # each date's scene downloaded exactly once although the middle dates serve two pairs
@@ -106,6 +108,27 @@ def test_full_run_from_search_to_report(tmp_path: Path, user, earthdata, https_s
     html = (ws / "products" / "stack" / "processing.html").read_text()
     assert "POEORB" in html
 
+    # the time series: MintPy inverted the chain of 3 pairs; the bump moves away from the
+    # satellite (negative), the far field stays at the stable reference's 0
+    (series,) = sorted(ws.glob("products/timeseries/*/timeseries.json"))
+    summary = json.loads(series.read_text())
+    assert summary["dates"] == ["20160901", "20161007", "20161031", "20161124"]
+    assert sorted(summary["pairs_used"]) == PAIRS and summary["pairs_dropped"] == []
+    folder = series.parent
+    with rasterio.open(folder / "velocity.tif") as ds:
+        velocity = ds.read(1)
+        centre = ds.index(-121.0, 54.65)
+        fastest = ds.index(summary["fastest_lon"], summary["fastest_lat"])
+    assert abs(fastest[0] - centre[0]) <= 1 and abs(fastest[1] - centre[1]) <= 1
+    # 1 cm away per pair, 3 cm over 84 days: about -0.13 m/year at the bump
+    assert velocity[centre] == pytest.approx(-3 * RANGE_INCREASE_M / 84 * 365.25, rel=0.2)
+    assert np.nanpercentile(np.abs(velocity), 50) < 0.05 * abs(velocity[centre])
+    with rasterio.open(folder / "displacement_20161124.tif") as ds:
+        assert ds.read(1)[centre] == pytest.approx(-3 * RANGE_INCREASE_M, rel=0.1)
+    assert len((folder / "history.csv").read_text().splitlines()) == 1 + 4
+    for png in ("velocity.png", "history.png"):
+        assert (folder / png).read_bytes()[:4] == b"\x89PNG"
+
     # done means done: a rerun has nothing to do and asks no service for anything
     https_server.clear_log()
     again = snakemake(tmp_path, config, "-n", env=user.env)
@@ -119,6 +142,14 @@ def test_full_run_from_search_to_report(tmp_path: Path, user, earthdata, https_s
     assert len(pngs) == 9 + 2
     for png in pngs:  # every figure is embedded: the report opens offline
         assert base64.b64encode(png.read_bytes()).decode()[:2000] in text, png
+    assert "5. Time series" in text
+    for png in ("velocity.png", "history.png"):
+        assert base64.b64encode((folder / png).read_bytes()).decode()[:2000] in text, png
     assert https_server.requests() == []
     for secret in user.secrets:
         assert secret not in text
+
+    # the products notebook shows the time series (the two figures after the pair's ones)
+    explored = execute("04_explore_products.ipynb", tmp_path, CONFIG=str(config))
+    assert images_in(explored) >= 3 + 1 + 1 + 2
+    assert "time series of 1 track(s)" in text_of(explored)

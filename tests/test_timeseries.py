@@ -474,3 +474,45 @@ def test_auto_reference_and_dem_error_step(velocity_stack: Path, tmp_path: Path)
     truth = true_velocity(rows, cols) - true_velocity(ref_row, ref_col)
     ok = np.isfinite(velocity)
     assert np.abs(velocity[ok] - truth[ok]).max() < 0.01 * BUMP_PEAK
+
+
+# --- the reference with reference_point: auto (dinsar.timeseries.reference) -------------------
+
+
+def test_mintpys_reference_pixel_has_data_in_the_most_pairs_then_the_best_coherence() -> None:
+    from dinsar.products.spec import ProductError
+    from dinsar.timeseries.reference import most_coherent_pixel
+
+    coherence = np.full((4, 5), 0.5)
+    coherence[1, 1] = 0.99  # the best, but no data in the second pair
+    coherence[2, 3] = 0.9
+    first = (coherence, np.ones((4, 5), bool))
+    second_valid = np.ones((4, 5), bool)
+    second_valid[1, 1] = False
+    second = (coherence, second_valid)
+    decorrelated = (np.full((4, 5), 0.1), np.zeros((4, 5), bool))  # MintPy drops it
+    assert most_coherent_pixel([first, second, decorrelated]) == (2, 3)
+    # ties go to the first pixel in row order: the same choice on every run
+    assert most_coherent_pixel([(np.full((3, 3), 0.8), np.ones((3, 3), bool))]) == (0, 0)
+    with pytest.raises(ProductError, match="no pixel has data in any pair"):
+        most_coherent_pixel([decorrelated])
+
+
+def test_the_stable_reference_is_on_still_ground_not_on_the_bump() -> None:
+    from dinsar.products.spec import ProductError
+    from dinsar.timeseries.reference import stable_pixel
+
+    rng = np.random.default_rng(1)
+    rows, cols = np.mgrid[0:40, 0:50]
+    bump = np.exp(-((rows - 10) ** 2 + (cols - 12) ** 2) / 30.0)
+    # MintPy's reference sat on the bump: every other pixel seems to move the other way
+    days = np.array([0, 12, 24, 36])
+    series = [(bump - bump[10, 12]) * 0.3 * d / 365 + rng.normal(0, 1e-4, bump.shape) for d in days]
+    candidates = np.ones(bump.shape, bool)
+    row, col = stable_pixel(lambda i: series[i], len(days), candidates)
+    assert bump[row, col] < 0.01
+    candidates[:] = False
+    candidates[10, 12] = True  # only the bump is reliable: it is the one
+    assert stable_pixel(lambda i: series[i], len(days), candidates) == (10, 12)
+    with pytest.raises(ProductError, match="no reliable pixel.*min_temporal_coherence"):
+        stable_pixel(lambda i: series[i], len(days), np.zeros(bump.shape, bool))

@@ -4,8 +4,8 @@ MintPy's own ``auto`` picks a *random* pixel above a coherence (reference_point.
 two runs of the same stack would differ, and the pixel may sit on the deforming area, which then
 shows as the whole map moving the other way. Instead:
 
-* MintPy is given a fixed pixel (:func:`most_coherent_pixel`): the highest mean coherence over
-  the pairs among pixels valid in every pair, so its inversion is reproducible;
+* MintPy is given a fixed pixel (:func:`most_coherent_pixel`): with data in the most pairs and
+  the highest mean coherence, so its inversion is reproducible;
 * the export then moves the reference to the most *stable* pixel (:func:`stable_pixel`): the
   reliable pixel whose displacement history is closest to the area's median history. Most of an
   area is usually stable ground, so the far field reads 0 and the reference is an ordinary
@@ -25,24 +25,28 @@ from ..products.spec import ProductError
 
 
 def most_coherent_pixel(pairs: Iterable[tuple[np.ndarray, np.ndarray]]) -> tuple[int, int]:
-    """(row, col) of the highest mean coherence among pixels with data in every pair.
+    """(row, col) of the pixel with data in the most pairs, and among those the highest mean
+    coherence: MintPy needs its reference pixel in every pair it keeps (a pair decorrelated
+    as a whole, which MintPy's network step drops, has data nowhere).
 
     ``pairs``: (coherence, valid) of each pair, on one grid; ties go to the first pixel in row
     order, so the choice is reproducible.
     """
     total: np.ndarray | None = None
-    everywhere: np.ndarray | None = None
+    count: np.ndarray | None = None
     for coherence, valid in pairs:
-        values = np.where(valid & np.isfinite(coherence), coherence, 0.0).astype(np.float64)
+        ok = valid & np.isfinite(coherence)
+        values = np.where(ok, coherence, 0.0).astype(np.float64)
         total = values if total is None else total + values
-        everywhere = valid.copy() if everywhere is None else everywhere & valid
-    if total is None or everywhere is None or not everywhere.any():
+        count = ok.astype(np.int64) if count is None else count + ok
+    if total is None or count is None or not count.any():
         raise ProductError(
-            "no pixel has data in every pair, so MintPy has no reference pixel: set "
-            "timeseries.reference_point to [lat, lon] of stable ground covered by every pair, "
-            "or leave out the pairs that cover little (pairs.explicit)"
+            "no pixel has data in any pair, so MintPy has no reference pixel: lower "
+            "products.coherence_threshold, or check the pairs' coherence"
         )
-    score = np.where(everywhere, total, -np.inf)
+    mean = np.where(count > 0, total / np.maximum(count, 1), 0.0)
+    # the count first (the mean coherence is below 1), then the coherence
+    score = np.where(count > 0, count + np.clip(mean, 0.0, 0.999999), -np.inf)
     row, col = np.unravel_index(int(np.argmax(score)), score.shape)
     return int(row), int(col)
 
