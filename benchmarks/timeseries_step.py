@@ -196,14 +196,12 @@ def child_handoff(root: Path) -> None:
 
 
 def child_export_timeseries(root: Path) -> None:
-    """(d) HOOK: our export of MintPy's results (timeseries.h5, velocity.h5, ...) into COGs.
+    """(d) our export of MintPy's results (timeseries.h5, velocity.h5, ...) into COGs, with the
+    stable reference of ``reference_point: auto``, as the workflow runs it."""
+    from dinsar.timeseries import export_timeseries
 
-    ``dinsar.timeseries.export_timeseries`` is being written on another branch; its signature
-    here is a guess: adjust this one call when it lands. Until then :func:`main` does not run
-    this step and the table says why."""
-    from dinsar.timeseries import export_timeseries  # type: ignore[attr-defined]
-
-    export_timeseries(root / "mintpy_sbas", root / "timeseries_products")
+    export_timeseries(root / "mintpy_sbas", root / "timeseries_products", track=TRACK,
+                      stable_reference=True)  # fmt: skip
 
 
 def template_text(products: Path, full_run: bool) -> str:
