@@ -454,8 +454,9 @@ class Timeseries(_Section):
     )
     reference_point: Literal["auto"] | list[float] = Field(
         default="auto",
-        description="auto (MintPy picks a coherent pixel) | [lat, lon]: every date's "
-        "displacement is 0 there; choose stable ground",
+        description="auto (the most stable reliable pixel: the one whose history is closest "
+        "to the area's median) | [lat, lon] of stable ground: every date's displacement is 0 "
+        "there; give one if most of the area moves",
     )
     min_coherence: Annotated[float, Field(ge=0, le=1)] = Field(
         default=0.7,
