@@ -47,7 +47,8 @@ def assert_plan(workspace: Path, n_pairs: int) -> list[dict[str, str]]:
 
 def test_plan_from_saved_search(tmp_path: Path, shared_dir: Path) -> None:
     export = write_asf_export(shared_dir, tmp_path / "asf_export.geojson")
-    result = snakemake(tmp_path, base_config(tmp_path, inventory=str(export)), "plan", "-c1")
+    config = base_config(tmp_path, inventory=str(export), timeseries={"enabled": "auto"})
+    result = snakemake(tmp_path, config, "plan", "-c1")
     assert result.returncode == 0, output_of(result)
     ws = tmp_path / "ws"
     pairs = assert_plan(ws, n_pairs=7)
@@ -111,7 +112,8 @@ SPLIT_PAIRS = {"sequential": 1, "max_temporal_baseline": 20, "explicit": ["20160
 
 def test_a_disconnected_network_warns_or_stops_the_plan(tmp_path: Path, shared_dir: Path) -> None:
     export = write_asf_export(shared_dir, tmp_path / "asf_export.geojson")
-    auto = snakemake(tmp_path, base_config(tmp_path, inventory=str(export), pairs=SPLIT_PAIRS),
+    auto = snakemake(tmp_path, base_config(tmp_path, inventory=str(export), pairs=SPLIT_PAIRS,
+                                           timeseries={"enabled": "auto"}),
                      "plan", "-c1")  # fmt: skip
     assert auto.returncode == 0, output_of(auto)
     summary = (tmp_path / "ws" / "plan" / "summary.txt").read_text()
@@ -128,6 +130,12 @@ def test_a_disconnected_network_warns_or_stops_the_plan(tmp_path: Path, shared_d
     assert "dInSAR-Toolkit error in rule plan: timeseries.enabled: true, but MintPy cannot " \
         "invert track 13_DESC: no pair links 20161007 to 20170204:" in text  # fmt: skip
     assert "Traceback" not in text
+    # the whole workflow (not only the plan) stops alike, before any job
+    whole = snakemake(tmp_path, cfg, "-n")
+    text = output_of(whole)
+    assert whole.returncode != 0 and "Traceback" not in text
+    assert "timeseries.enabled: true, but MintPy cannot invert track 13_DESC: no pair links " \
+        "20161007 to 20170204" in text  # fmt: skip
     off = base_config(tmp_path, inventory=str(export), pairs=SPLIT_PAIRS,
                       timeseries={"enabled": False})  # fmt: skip
     assert snakemake(tmp_path, off, "plan", "-c1").returncode == 0
