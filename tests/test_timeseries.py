@@ -516,3 +516,18 @@ def test_the_stable_reference_is_on_still_ground_not_on_the_bump() -> None:
     assert stable_pixel(lambda i: series[i], len(days), candidates) == (10, 12)
     with pytest.raises(ProductError, match="no reliable pixel.*min_temporal_coherence"):
         stable_pixel(lambda i: series[i], len(days), np.zeros(bump.shape, bool))
+
+
+@pytest.mark.slow
+@needs_mintpy
+def test_a_date_no_longer_in_the_stack_leaves_no_map_behind(series: dict, tmp_path: Path) -> None:
+    """A rerun after the stack lost a date: its displacement map of the earlier run goes."""
+    out = tmp_path / "out"
+    shutil.copytree(series["out"], out)
+    stale = out / "displacement_20250531.tif"
+    stale.write_bytes((out / "velocity.tif").read_bytes())
+    mintpy_dir = series["stack"] / "work_ts" / TRACK / "mintpy"
+    export_timeseries(mintpy_dir, out, track=TRACK, coherence_threshold=0.7)
+    assert not stale.exists()
+    assert sorted(p.name for p in out.glob("displacement_*.tif")) == [
+        f"displacement_{d}.tif" for d in DATES]

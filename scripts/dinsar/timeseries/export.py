@@ -249,6 +249,13 @@ def export_timeseries(mintpy_dir: Path, out_dir: Path, *, track: str,
                 out_dir / spec.filename, spec, grid, np.where(reliable, values, np.nan),
                 {**tags, "DATE": date, "MINTPY_FILE": ts_file.name})  # fmt: skip
 
+    # per-date maps of an earlier run whose dates this stack no longer has would be taken for
+    # this one's
+    for stale in sorted(out_dir.glob("displacement_*.tif")):
+        if stale.name not in {path.name for path in files.values()}:
+            log.info("removing %s: not a date of this time series", stale.name)
+            stale.unlink()
+
     text = io.StringIO()
     table = csv.writer(text, lineterminator="\n")
     table.writerow(["date", "reference_point_m", "fastest_point_m"])
