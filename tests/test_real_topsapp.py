@@ -602,3 +602,21 @@ def test_a_hand_written_template_loads_the_real_hand_off(real_run, real_topsapp,
     assert valid.sum() > 0.5 * valid.size
     assert np.abs(incidence[valid] - ours_inc[valid]).max() < 0.01
     assert np.abs(azimuth[valid] - ours_az[valid]).max() < 0.01
+
+
+def test_the_timeseries_target_alone_makes_the_same_velocity_again(real_run, real_stack) -> None:
+    """`snakemake timeseries`, as the README gives it, after the track's time series was
+    deleted: only MintPy's job runs again (the pairs' hand-offs stand), and the velocity is
+    the same to the last bit (MintPy's reference pixel is chosen, not drawn at random)."""
+    import shutil
+
+    folder = real_run["workspace"] / "products" / "timeseries" / real_stack.extra["track"]
+    before = band(folder / "velocity.tif")
+    shutil.rmtree(folder)
+    result = snakemake(real_run["root"], real_run["config"], "timeseries", "--cores", "2",
+                       env=real_run["env"], timeout=1800)  # fmt: skip
+    assert result.returncode == 0, output_of(result)[-6000:]
+    assert executed_rules(result) == ["timeseries_track", "timeseries"]
+    np.testing.assert_array_equal(band(folder / "velocity.tif"), before)
+    assert len(list(folder.glob("displacement_*.tif"))) == 4
+    assert (folder / "velocity.png").is_file() and (folder / "history.png").is_file()
