@@ -20,6 +20,7 @@ import isce_synthetic as synthetic  # noqa: E402
 from shapely.geometry import box  # noqa: E402
 
 from dinsar import quicklooks  # noqa: E402
+from dinsar.isce_image import IsceImage, write_raster  # noqa: E402
 from dinsar.products import PairInfo, ProductError, export_pair  # noqa: E402
 from dinsar.records import DemManifest, OrbitEntry, OrbitManifest  # noqa: E402
 from workflow_runner import executed_rules, output_of, snakemake  # noqa: E402
@@ -200,8 +201,17 @@ def test_report_builds_offline_with_every_quicklook(tmp_path: Path) -> None:
         entry = OrbitEntry(platform="S1A", type=kind, file=f"/orbits/{kind}.EOF", granules=[],
                            validity=[f"{date}T00:00:00", f"{date}T23:59:59"])  # fmt: skip
         OrbitManifest(date=date, orbits=[entry]).write(ws / "orbits" / f"{date}.json")
-    # the DEM stage's record (the products and the report name the DEM used)
-    DemManifest(track="168_DESC", dem="dem.wgs84", geocode_dem="dem.wgs84", source="glo_30",
+    # the DEM stage's record (the products and the report name the DEM used), and its geocoding
+    # DEM, on whose lattice the synthetic run's grid lies: the track grid is cut from it
+    dem = ws / "dem" / "168_DESC" / "dem.wgs84"
+    dem.parent.mkdir(parents=True)
+    margin = 100  # DEM samples beyond the run's grid on each side
+    image = IsceImage(file_name=str(dem), width=240 + 2 * margin, length=160 + 2 * margin,
+                      data_type="SHORT", first_lon=synthetic.LON0 - margin * synthetic.DLON,
+                      delta_lon=synthetic.DLON, first_lat=synthetic.LAT0 - margin * synthetic.DLAT,
+                      delta_lat=synthetic.DLAT, image_type="dem", reference="WGS84")  # fmt: skip
+    write_raster(dem, [np.full((image.length, image.width), 330, dtype=np.int16)], image)
+    DemManifest(track="168_DESC", dem=str(dem), geocode_dem=str(dem), source="glo_30",
                 bounds=[11.4, 46.2, 11.8, 46.6], posting=[1 / 3600, -1 / 3600],
                 input_vertical_datum="geoid (removed)").write(ws / "dem" / "168_DESC" / "dem.json")  # fmt: skip
     config = {
