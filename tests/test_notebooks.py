@@ -9,6 +9,7 @@ HOME's .netrc, as for the workflow: nothing in a notebook names a host.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import nbformat
@@ -38,6 +39,9 @@ def test_one_notebook_per_stage_plus_the_whole_pipeline() -> None:
 def test_stored_without_outputs_and_without_logic(path: Path) -> None:
     notebook = nbformat.read(path, as_version=4)
     nbformat.validate(notebook)
+    # nbformat 4.5 wants an id on every cell (a warning now, an error in later versions)
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    assert all(cell.get("id") for cell in raw["cells"]), f"{path.name}: a cell has no id"
     code = [cell for cell in notebook.cells if cell.cell_type == "code"]
     assert [c for c in code if "parameters" in c.metadata.get("tags", [])], "no parameters cell"
     for cell in code:
