@@ -125,7 +125,10 @@ def test_sigterm_during_a_topsapp_step_stops_topsapp(tmp_path: Path) -> None:
     job = subprocess.Popen([sys.executable, str(script), str(work), str(note)],
                            stderr=subprocess.PIPE, text=True)  # fmt: skip
     try:
-        wait_for(lambda: job.poll() is not None or "started" in (note.read_text() if note.is_file() else ""),
+        # the child's own line: the runner's header line, written before the child starts,
+        # holds the command and so the word too
+        wait_for(lambda: job.poll() is not None
+                 or "started" in (note.read_text().splitlines() if note.is_file() else []),
                  "the stand-in topsApp started", 60)  # fmt: skip
         children = psutil.Process(job.pid).children()
         assert len(children) == 1
