@@ -604,33 +604,36 @@ def timeseries_inputs(wildcards):
 def timeseries_outputs():
     """The track's time-series products; the per-date COGs, named by date, are listed in
     timeseries.json, which is written last."""
+    folder = ws("products", "timeseries", "{track}")
     return {
-        "velocity": ws("products", "timeseries", "{track}", "velocity.tif"),
-        "coherence": ws("products", "timeseries", "{track}", "temporal_coherence.tif"),
-        "history": ws("products", "timeseries", "{track}", "history.csv"),
+        "velocity": f"{folder}/velocity.tif",
+        "coherence": f"{folder}/temporal_coherence.tif",
+        "history": f"{folder}/history.csv",
         "velocity_png": report(
-            ws("products", "timeseries", "{track}", "velocity.png"),
+            f"{folder}/velocity.png",
             caption="../report/timeseries_velocity.rst",
             category="5. Time series",
             subcategory="{track}",
             labels={"track": "{track}", "figure": "LOS velocity"},
         ),
         "history_png": report(
-            ws("products", "timeseries", "{track}", "history.png"),
+            f"{folder}/history.png",
             caption="../report/timeseries_history.rst",
             category="5. Time series",
             subcategory="{track}",
             labels={"track": "{track}", "figure": "displacement history"},
         ),
-        "summary": ws("products", "timeseries", "{track}", "timeseries.json"),
+        "summary": f"{folder}/timeseries.json",
     }
 
 
 def timeseries_files():
+    """The final files of every running track's time series (the rule's own outputs)."""
+    outputs = rules.timeseries_track.output
     return [
-        ws("products", "timeseries", track, name)
+        str(path).format(track=track)
         for track in timeseries_tracks()
-        for name in ("timeseries.json", "velocity.png", "history.png")
+        for path in (outputs.summary, outputs.velocity_png, outputs.history_png)
     ]
 
 
